@@ -1,0 +1,111 @@
+import pickle
+
+import pytest
+import torch
+
+import vietai_compress.checkpoints as ckpt
+from helpers import fake_mnist_loaders, tiny_masked_mlp
+from vietai_compress.checkpoints import (load_checkpoint, load_or_retrain_pruned_model, load_or_train_base_model,
+                                         read_checkpoint_meta, read_log, save_checkpoint, save_log)
+from vietai_compress.models import masked_layers
+from vietai_compress.pruning import prune_by_std
+from vietai_compress.training import make_optimizer
+
+
+def test_checkpoint_round_trip_keeps_masks_meta_and_optimizer(tmp_path):
+    model = tiny_masked_mlp(seed=1)
+    prune_by_std(model, 1.0)
+    optimizer = make_optimizer(model)
+    model(torch.randn(2, 4)).sum().backward()
+    optimizer.step()
+    path = save_checkpoint(model, tmp_path / "sub" / "m.pt", optimizer, mode="quick", epochs=1)
+    assert [p.name for p in path.parent.iterdir()] == ["m.pt"]  # no temp file left behind
+
+    fresh = tiny_masked_mlp(seed=2)
+    fresh_opt = make_optimizer(fresh)
+    meta = load_checkpoint(path, fresh, fresh_opt)
+    assert meta == {"mode": "quick", "epochs": 1}
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, fresh.state_dict()[key])
+    assert fresh_opt.state_dict()["state"][0]["step"] == 1
+
+
+def test_missing_checkpoint_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.pt"):
+        load_checkpoint(tmp_path / "nowhere.pt", tiny_masked_mlp())
+
+
+class Evil:
+    """Any class: weights_only loading must refuse to build it."""
+
+
+def test_loading_never_unpickles_arbitrary_objects(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "meta": Evil()}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(path, tiny_masked_mlp())
+
+
+def test_meta_must_be_plain_values(tmp_path):
+    with pytest.raises(TypeError, match="meta"):
+        save_checkpoint(tiny_masked_mlp(), tmp_path / "m.pt", when=object())
+
+
+def test_overwrite_is_atomic(tmp_path, monkeypatch):
+    path = save_checkpoint(tiny_masked_mlp(), tmp_path / "m.pt", version=1)
+
+    def broken_save(obj, f):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_checkpoint(tiny_masked_mlp(), path, version=2)
+    monkeypatch.undo()
+    assert read_checkpoint_meta(path) == {"version": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+def test_base_model_is_trained_once_then_loaded(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIETAI_ARTIFACTS", str(tmp_path))
+    loaders = fake_mnist_loaders()
+    model = load_or_train_base_model(quick=True, loaders=loaders, device="cpu", progress=False)
+    assert read_checkpoint_meta(tmp_path / "quick" / "lenet300_base.pt")["mode"] == "quick"
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("should have loaded the checkpoint")
+
+    monkeypatch.setattr(ckpt, "train", no_training)
+    again = load_or_train_base_model(quick=True, loaders=loaders, device="cpu", progress=False)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, again.state_dict()[key])
+
+
+def test_a_quick_checkpoint_is_never_used_in_full_mode(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VIETAI_ARTIFACTS", str(tmp_path))
+    path = tmp_path / "base.pt"
+    loaders = fake_mnist_loaders(n=32)
+    load_or_train_base_model(quick=True, path=path, loaders=loaders, device="cpu", progress=False)
+    load_or_train_base_model(quick=False, path=path, loaders=loaders, device="cpu", progress=False)
+    assert "Ignoring" in capsys.readouterr().out
+    assert read_checkpoint_meta(path)["mode"] == "full" and read_checkpoint_meta(path)["epochs"] == 100
+
+
+def test_retrained_model_keeps_pruned_weights_at_zero(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIETAI_ARTIFACTS", str(tmp_path))
+    model = load_or_retrain_pruned_model(1.0, quick=True, loaders=fake_mnist_loaders(), device="cpu",
+                                         progress=False)
+    meta = read_checkpoint_meta(tmp_path / "quick" / "lenet300_s1_retrained.pt")
+    assert meta["s"] == 1.0 and meta["mode"] == "quick"
+    for _, layer in masked_layers(model):
+        assert 0 < layer.mask.sum() < layer.mask.numel()
+        assert torch.all(layer.weight[layer.mask == 0] == 0)
+
+
+def test_results_log_appends_json_lines(tmp_path):
+    path = tmp_path / "log" / "results.jsonl"
+    save_log(path, "base", accuracy=98.2, nonzeros=266610)
+    save_log(path, "pruned", accuracy=60.0)
+    records = read_log(path)
+    assert [r["stage"] for r in records] == ["base", "pruned"]
+    assert records[0]["accuracy"] == 98.2 and "time" in records[0]
+    assert read_log(tmp_path / "missing.jsonl") == []

@@ -1,0 +1,76 @@
+import pytest
+import torch
+
+from helpers import write_fake_mnist
+from vietai_compress.data import (MNIST_MEAN, MNIST_STD, TensorLoader, load_digits_as_mnist, mnist_loaders,
+                                  normalize)
+
+
+def test_loader_visits_every_sample_once_per_epoch():
+    x = torch.arange(10).float().view(10, 1)
+    loader = TensorLoader(x, torch.arange(10), batch_size=3, shuffle=True, seed=1)
+    assert len(loader) == 4
+    seen = torch.cat([labels for _, labels in loader])
+    assert sorted(seen.tolist()) == list(range(10))
+    assert [len(b) for b, _ in loader] == [3, 3, 3, 1]
+
+
+def test_loader_shuffle_is_seeded_and_changes_every_epoch():
+    x = torch.arange(100).float().view(100, 1)
+    first = TensorLoader(x, torch.arange(100), 100, shuffle=True, seed=3)
+    second = TensorLoader(x, torch.arange(100), 100, shuffle=True, seed=3)
+    epoch1 = next(iter(first))[1]
+    assert torch.equal(epoch1, next(iter(second))[1])
+    assert not torch.equal(epoch1, next(iter(first))[1])
+
+
+def test_loader_keeps_images_and_labels_paired():
+    x = torch.arange(50).float().view(50, 1)
+    for images, labels in TensorLoader(x, torch.arange(50), 7, shuffle=True):
+        assert torch.equal(images[:, 0].long(), labels)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_loader_rejects_bad_batch_size(bad):
+    with pytest.raises(ValueError, match="batch_size"):
+        TensorLoader(torch.zeros(4, 1), torch.zeros(4), bad)
+
+
+def test_normalize_uses_mnist_mean_and_std():
+    pixels = torch.tensor([[[0, 255]]], dtype=torch.uint8)
+    out = normalize(pixels)
+    assert out.shape == (1, 1, 1, 2) and out.dtype == torch.float32
+    assert torch.allclose(out.flatten(), torch.tensor([-MNIST_MEAN / MNIST_STD, (1 - MNIST_MEAN) / MNIST_STD]))
+
+
+def test_mnist_loaders_read_idx_files(tmp_path):
+    (train_pixels, train_labels), (test_pixels, _) = write_fake_mnist(tmp_path, 20, 10)
+    train, test = mnist_loaders(batch_size=8, root=tmp_path, device="cpu", download=False, quick=False)
+    assert len(train.dataset) == 20 and len(test.dataset) == 10
+    images, labels = next(iter(test))
+    assert images.shape == (10, 1, 28, 28) and labels.dtype == torch.int64
+    expected = (torch.from_numpy(test_pixels).float() / 255 - MNIST_MEAN) / MNIST_STD
+    assert torch.allclose(images[:, 0], expected)
+    assert sorted(torch.cat([y for _, y in train]).tolist()) == sorted(train_labels.tolist())
+
+
+def test_missing_mnist_in_full_mode_names_vietai_data(tmp_path):
+    with pytest.raises(FileNotFoundError, match="VIETAI_DATA"):
+        mnist_loaders(root=tmp_path, download=False, quick=False)
+
+
+def test_missing_mnist_in_quick_mode_falls_back_to_digits(tmp_path, capsys):
+    train, test = mnist_loaders(root=tmp_path, device="cpu", download=False, quick=True)
+    warning = capsys.readouterr().err
+    assert "WARNING" in warning and "digits" in warning and warning.count("\n") == 1
+    assert len(train.dataset) + len(test.dataset) == 1797
+    images, _ = next(iter(test))
+    assert images.shape[1:] == (1, 28, 28)
+
+
+def test_digits_fallback_is_normalised_like_mnist():
+    train_x, train_y, test_x, test_y = load_digits_as_mnist()
+    assert train_x.shape[1:] == (1, 28, 28)
+    assert torch.isclose(train_x.min(), torch.tensor(-MNIST_MEAN / MNIST_STD))
+    assert train_x.max() <= (1 - MNIST_MEAN) / MNIST_STD + 1e-5
+    assert set(test_y.tolist()) == set(range(10))

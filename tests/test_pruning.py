@@ -1,0 +1,133 @@
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from helpers import blob_loaders, tiny_masked_mlp
+from vietai_compress.models import LeNet300100, masked_layers
+from vietai_compress.pruning import (layer_std, print_nonzeros, prune_by_percentile, prune_by_std,
+                                     prune_by_std_torch, sensitivity_scan, sparsity_report)
+from vietai_compress.training import evaluate
+
+
+def test_prune_by_std_uses_s_times_numpy_std_per_layer():
+    model = tiny_masked_mlp()
+    originals = {name: layer.weight.detach().clone() for name, layer in masked_layers(model)}
+    records = prune_by_std(model, 1.0)
+    assert [r.name for r in records] == ["0", "2"]
+    for record, (name, layer) in zip(records, masked_layers(model)):
+        w = originals[name].numpy()
+        assert record.threshold == pytest.approx(1.0 * np.std(w), rel=1e-6)
+        keep = np.abs(w) >= record.threshold
+        assert record.kept == keep.sum() and record.total == w.size
+        assert np.array_equal(layer.mask.numpy(), keep.astype(np.float32))
+        assert torch.all(layer.weight[layer.mask == 0] == 0)
+        assert torch.equal(layer.weight[layer.mask == 1], originals[name][layer.mask == 1])
+
+
+def test_prune_by_std_with_s_zero_keeps_everything():
+    model = tiny_masked_mlp()
+    records = prune_by_std(model, 0)
+    assert all(r.kept == r.total for r in records)
+
+
+def test_pruning_twice_never_revives_a_weight():
+    model = tiny_masked_mlp()
+    prune_by_std(model, 1.0)
+    first_masks = [layer.mask.clone() for _, layer in masked_layers(model)]
+    with torch.no_grad():  # a pruned weight that drifted far away must stay pruned
+        for _, layer in masked_layers(model):
+            layer.weight.add_(10.0)
+    prune_by_std(model, 0.5)
+    for before, (_, layer) in zip(first_masks, masked_layers(model)):
+        assert torch.all(layer.mask <= before)
+        assert torch.all(layer.weight[before == 0] == 0)
+
+
+def test_prune_only_named_layers():
+    model = tiny_masked_mlp()
+    prune_by_std(model, 1.0, layers=["2"])
+    first, second = [layer for _, layer in masked_layers(model)]
+    assert torch.all(first.mask == 1) and not torch.all(second.mask == 1)
+    with pytest.raises(ValueError, match="layers"):
+        prune_by_std(model, 1.0, layers=["fc9"])
+
+
+@pytest.mark.parametrize("s, error", [(-0.1, ValueError), (math.nan, ValueError), (math.inf, ValueError),
+                                      ("2", TypeError), (None, TypeError), (True, TypeError)])
+def test_prune_by_std_rejects_bad_s(s, error):
+    with pytest.raises(error, match="s must"):
+        prune_by_std(tiny_masked_mlp(), s)
+
+
+@pytest.mark.parametrize("q", [-1, 100.5, math.nan])
+def test_prune_by_percentile_rejects_q_outside_0_100(q):
+    with pytest.raises(ValueError, match=r"q must be in \[0.0, 100.0\]"):
+        prune_by_percentile(tiny_masked_mlp(), q)
+
+
+def test_model_without_masked_layers_is_an_error():
+    with pytest.raises(ValueError, match="no masked layer"):
+        prune_by_std(LeNet300100(mask=False), 2)
+    with pytest.raises(ValueError, match="no masked layer"):
+        prune_by_percentile(nn.Linear(2, 2), 50)
+
+
+def test_prune_by_percentile_drops_the_smallest_q_percent_of_alive_weights():
+    model = tiny_masked_mlp()
+    records = prune_by_percentile(model, 50)
+    for r in records:
+        assert r.kept == r.total // 2  # random weights: no ties
+    records = prune_by_percentile(model, 50)  # percentile of the survivors, not of all entries
+    for r in records:
+        assert r.kept == r.total // 4
+    assert all(r.kept == r.total for r in prune_by_percentile(tiny_masked_mlp(), 0))
+
+
+def test_sparsity_report_counts_weights_and_biases():
+    model = tiny_masked_mlp()
+    prune_by_std(model, 1.0)
+    report = sparsity_report(model)
+    nonzero = sum(int(p.count_nonzero()) for p in model.parameters())
+    total = sum(p.numel() for p in model.parameters())
+    assert (report.alive, report.total, report.pruned) == (nonzero, total, total - nonzero)
+    assert report.compression_rate == pytest.approx(total / nonzero)
+    assert [row[0] for row in report.rows] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_print_nonzeros_returns_the_report(capsys):
+    model = tiny_masked_mlp()
+    report = print_nonzeros(model)
+    assert report == sparsity_report(model)
+    assert "alive: 131, pruned : 0, total: 131" in capsys.readouterr().out
+
+
+def test_torch_prune_with_the_std_rule_keeps_exactly_the_same_weights():
+    ours = LeNet300100(mask=True)
+    plain = LeNet300100(mask=False)
+    plain.load_state_dict({k: v for k, v in ours.state_dict().items() if "mask" not in k})
+    prune_by_std(ours, 2.0)
+    masks = prune_by_std_torch(plain, 2.0)
+    for name, layer in masked_layers(ours):
+        assert torch.equal(masks[name], layer.mask)
+        assert torch.equal(getattr(plain, name).weight, layer.weight)
+
+
+def test_sensitivity_scan_leaves_the_model_alone():
+    train, test = blob_loaders()
+    model = tiny_masked_mlp()
+    state = copy.deepcopy(model.state_dict())
+    scan = sensitivity_scan(model, test, [0.0, 1.0, 3.0], device="cpu", progress=False)
+    assert list(scan) == ["0", "2"] and all(len(v) == 3 for v in scan.values())
+    baseline = evaluate(model, test, "cpu").accuracy
+    assert all(v[0] == baseline for v in scan.values())  # s = 0 prunes nothing
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key])
+
+
+def test_layer_std_is_the_population_std():
+    w = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert layer_std(w) == pytest.approx(np.std([1, 2, 3, 4]))

@@ -1,0 +1,71 @@
+import pytest
+import torch
+
+from helpers import blob_loaders, tiny_masked_mlp
+from vietai_compress.models import masked_layers
+from vietai_compress.pruning import prune_by_std
+from vietai_compress.training import apply_masks_, article_epochs, evaluate, make_optimizer, train
+
+
+def test_train_learns_an_easy_problem():
+    torch.manual_seed(0)
+    train_loader, test_loader = blob_loaders()
+    model = tiny_masked_mlp()
+    before = evaluate(model, test_loader, "cpu")
+    history = train(model, train_loader, make_optimizer(model, lr=0.01), 5, "cpu", progress=False,
+                    eval_loader=test_loader)
+    after = evaluate(model, test_loader, "cpu")
+    assert len(history["loss"]) == 5 and len(history["test_accuracy"]) == 5
+    assert history["loss"][-1] < history["loss"][0]
+    assert after.accuracy > max(90.0, before.accuracy)
+    assert history["test_accuracy"][-1] == after.accuracy
+
+
+def _warm_pruned_model():
+    """A trained model whose Adam state still carries momentum, then pruned (the article's situation)."""
+    torch.manual_seed(0)
+    train_loader, _ = blob_loaders()
+    model = tiny_masked_mlp()
+    optimizer = make_optimizer(model, lr=0.01)
+    train(model, train_loader, optimizer, 2, "cpu", progress=False)
+    prune_by_std(model, 1.0)
+    return model, optimizer, train_loader
+
+
+def test_pruned_weights_stay_exactly_zero_with_a_warm_optimizer():
+    model, optimizer, loader = _warm_pruned_model()
+    train(model, loader, optimizer, 2, "cpu", progress=False)
+    for _, layer in masked_layers(model):
+        assert torch.all(layer.weight[layer.mask == 0] == 0)
+
+
+def test_without_remasking_momentum_moves_pruned_weights():
+    model, optimizer, loader = _warm_pruned_model()
+    train(model, loader, optimizer, 1, "cpu", progress=False, remask=False)
+    drifted = sum(int((layer.weight[layer.mask == 0] != 0).sum()) for _, layer in masked_layers(model))
+    assert drifted > 0
+    apply_masks_(model)
+    assert all(torch.all(layer.weight[layer.mask == 0] == 0) for _, layer in masked_layers(model))
+
+
+def test_evaluate_counts_correct_predictions():
+    _, test_loader = blob_loaders(n=90)
+    model = tiny_masked_mlp()
+    result = evaluate(model, test_loader, "cpu")
+    x, y = test_loader.images, test_loader.labels
+    with torch.no_grad():
+        expected = int((model(x).argmax(1) == y).sum())
+    assert (result.correct, result.total) == (expected, 90)
+    assert result.accuracy == pytest.approx(100 * expected / 90)
+    assert result.seconds >= 0 and result.loss > 0
+
+
+@pytest.mark.parametrize("epochs", [-1, 1.5, "3"])
+def test_train_rejects_bad_epochs(epochs):
+    model = tiny_masked_mlp()
+    with pytest.raises(ValueError, match="epochs"):
+        train(model, blob_loaders()[0], make_optimizer(model), epochs, "cpu", progress=False)
+
+
+def test_article_epochs():
+    assert article_epochs(quick=False) == 100 and article_epochs(quick=True) == 1

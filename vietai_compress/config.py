@@ -1,0 +1,81 @@
+"""Run configuration: seeds, device, quick/full mode, data and artifact folders.
+
+Taught in notebook 00_setup. Every other notebook starts with the same calls:
+``QUICK = is_quick()``, ``seed_everything(42)``, ``device = get_device()``.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SEED = 42
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def seed_everything(seed: int = SEED) -> None:
+    """Seed Python's, NumPy's and PyTorch's random generators (CPU and CUDA)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def get_device() -> torch.device:
+    """The one place the device is chosen: CUDA when available, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def is_quick() -> bool:
+    """True when ``VIETAI_QUICK`` is set to 1/true/yes (tests and CI): fewer epochs, same steps."""
+    value = os.environ.get("VIETAI_QUICK", "0").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise ValueError(f"VIETAI_QUICK must be 0 or 1, got {value!r}")
+
+
+def mode_name(quick: bool | None = None) -> str:
+    """``"quick"`` or ``"full"``; names the per-mode artifacts folder."""
+    return "quick" if (is_quick() if quick is None else quick) else "full"
+
+
+def repo_root() -> Path | None:
+    """The repository checkout this package was installed from, or None (e.g. a pip install in Colab)."""
+    root = _PACKAGE_DIR.parent
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def _default_folder(name: str) -> Path:
+    # In a checkout, "./data" means the repository's data folder wherever the kernel runs
+    # (Jupyter starts kernels in notebooks/); elsewhere it is relative to the working directory.
+    base = repo_root() or Path.cwd()
+    return base / name
+
+
+def data_root() -> Path:
+    """Where MNIST lives: ``VIETAI_DATA`` if set, else ``./data`` (torchvision's MNIST layout)."""
+    value = os.environ.get("VIETAI_DATA")
+    return Path(value).expanduser().resolve() if value else _default_folder("data")
+
+
+def artifacts_dir(quick: bool | None = None) -> Path:
+    """Folder for checkpoints and compressed files, one per mode: ``artifacts/quick`` or ``artifacts/full``.
+
+    ``VIETAI_ARTIFACTS`` overrides the parent folder. Keeping the modes apart means a quick-mode
+    checkpoint is never picked up by a full-mode run.
+    """
+    value = os.environ.get("VIETAI_ARTIFACTS")
+    parent = Path(value).expanduser().resolve() if value else _default_folder("artifacts")
+    return parent / mode_name(quick)
+
+
+def mode_banner(quick: bool, epochs: int) -> str:
+    """The banner printed by every config cell, e.g. ``Chế độ: FULL (100 epochs)``."""
+    unit = "epoch" if epochs == 1 else "epochs"
+    return f"Chế độ: {mode_name(quick).upper()} ({epochs} {unit})"

@@ -1,0 +1,114 @@
+"""Training with pruned weights held at exactly zero, and evaluation.
+
+Taught in notebook 01_base_training (``train``, ``evaluate``) and 03_retraining (why the
+re-masking after every optimizer step is needed).
+"""
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .config import get_device
+from .models import masked_layers
+
+# The article's recipe: Adam, lr 1e-3, weight decay 1e-4, batch 128, 100 epochs (1 in quick mode).
+ARTICLE_LR = 1e-3
+ARTICLE_WEIGHT_DECAY = 1e-4
+ARTICLE_BATCH_SIZE = 128
+ARTICLE_EPOCHS = 100
+QUICK_EPOCHS = 1
+
+
+def article_epochs(quick: bool) -> int:
+    """Epochs for base training and retraining: 100 in full mode, 1 in quick mode."""
+    return QUICK_EPOCHS if quick else ARTICLE_EPOCHS
+
+
+def make_optimizer(model: nn.Module, lr: float = ARTICLE_LR,
+                   weight_decay: float = ARTICLE_WEIGHT_DECAY) -> torch.optim.Adam:
+    """A fresh Adam optimizer with the article's settings (new state: no momentum yet)."""
+    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+
+
+class EvalResult(NamedTuple):
+    """What ``evaluate`` measures: mean loss, accuracy in %, correct, total, wall-clock seconds."""
+
+    loss: float
+    accuracy: float
+    correct: int
+    total: int
+    seconds: float
+
+
+@torch.no_grad()
+def apply_masks_(model: nn.Module) -> None:
+    """Set every pruned weight back to exactly 0 (weight *= mask), on the weight's own device."""
+    for _, layer in masked_layers(model):
+        layer.weight.mul_(layer.mask)
+
+
+def _check_epochs(epochs) -> None:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
+
+
+def train(model: nn.Module, loader, optimizer: torch.optim.Optimizer, epochs: int, device=None,
+          progress: bool = True, remask: bool = True, eval_loader=None, desc: str = "train") -> dict:
+    """Train ``model`` (log-probabilities out, NLL loss) for ``epochs`` passes over ``loader``.
+
+    Batches: images (B, 1, 28, 28), labels (B,). After every optimizer step the pruned weights are
+    set back to exactly 0 (``remask=False`` only exists for notebook 03's experiment).
+    Returns ``{"loss": [mean loss per epoch], "test_accuracy": [...]}``; the second list is filled
+    only when ``eval_loader`` is given (evaluated after every epoch).
+    """
+    _check_epochs(epochs)
+    device = device or get_device()
+    model.to(device)
+    history = {"loss": [], "test_accuracy": []}
+    bar = tqdm(total=epochs * len(loader), desc=desc, disable=not progress, unit="batch")
+    for epoch in range(epochs):
+        model.train()
+        total_loss, batches = 0.0, 0
+        for images, labels in loader:
+            images, labels = images.to(device), labels.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.nll_loss(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            if remask:
+                apply_masks_(model)
+            total_loss += loss.item()
+            batches += 1
+            bar.update(1)
+        history["loss"].append(total_loss / max(batches, 1))
+        postfix = {"epoch": f"{epoch + 1}/{epochs}", "loss": f"{history['loss'][-1]:.4f}"}
+        if eval_loader is not None:
+            history["test_accuracy"].append(evaluate(model, eval_loader, device).accuracy)
+            postfix["test_acc"] = f"{history['test_accuracy'][-1]:.2f}%"
+        bar.set_postfix(postfix)
+    bar.close()
+    return history
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, device=None) -> EvalResult:
+    """Mean NLL loss and accuracy (%) of ``model`` over every batch of ``loader``."""
+    device = device or get_device()
+    model.to(device).eval()
+    start = time.perf_counter()
+    loss_sum, correct, total = 0.0, 0, 0
+    for images, labels in loader:
+        images, labels = images.to(device), labels.to(device)
+        log_probs = model(images)
+        loss_sum += F.nll_loss(log_probs, labels, reduction="sum").item()
+        correct += (log_probs.argmax(dim=1) == labels).sum().item()
+        total += labels.numel()
+    if total == 0:
+        raise ValueError("loader yielded no samples")
+    seconds = time.perf_counter() - start
+    return EvalResult(loss_sum / total, 100.0 * correct / total, correct, total, seconds)
