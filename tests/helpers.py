@@ -48,3 +48,12 @@ def write_fake_mnist(root: Path, n_train: int = 20, n_test: int = 10, seed: int 
         (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
         out.append((pixels, labels))
     return out
+
+
+def pattern_mnist_loaders(n: int = 512, seed: int = 0):
+    """A learnable MNIST-shaped problem: each class is a fixed random 28x28 pattern plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    templates = torch.randn(10, 1, 28, 28, generator=g)
+    y = torch.arange(n) % 10
+    x = templates[y] + 0.5 * torch.randn(n, 1, 28, 28, generator=g)
+    return TensorLoader(x, y, 128, shuffle=True, seed=seed), TensorLoader(x[:256], y[:256], 128)

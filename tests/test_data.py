@@ -47,6 +47,7 @@ def test_mnist_loaders_read_idx_files(tmp_path):
     (train_pixels, train_labels), (test_pixels, _) = write_fake_mnist(tmp_path, 20, 10)
     train, test = mnist_loaders(batch_size=8, root=tmp_path, device="cpu", download=False, quick=False)
     assert len(train.dataset) == 20 and len(test.dataset) == 10
+    assert train.source == test.source == "MNIST"
     images, labels = next(iter(test))
     assert images.shape == (10, 1, 28, 28) and labels.dtype == torch.int64
     expected = (torch.from_numpy(test_pixels).float() / 255 - MNIST_MEAN) / MNIST_STD
@@ -64,6 +65,7 @@ def test_missing_mnist_in_quick_mode_falls_back_to_digits(tmp_path, capsys):
     warning = capsys.readouterr().err
     assert "WARNING" in warning and "digits" in warning and warning.count("\n") == 1
     assert len(train.dataset) + len(test.dataset) == 1797
+    assert train.source == test.source == "digits"
     images, _ = next(iter(test))
     assert images.shape[1:] == (1, 28, 28)
 

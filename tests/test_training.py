@@ -4,7 +4,7 @@ import torch
 from helpers import blob_loaders, tiny_masked_mlp
 from vietai_compress.models import masked_layers
 from vietai_compress.pruning import prune_by_std
-from vietai_compress.training import apply_masks_, article_epochs, evaluate, make_optimizer, train
+from vietai_compress.training import apply_masks_, article_epochs, cosine_factor, evaluate, make_optimizer, train
 
 
 def test_train_learns_an_easy_problem():
@@ -69,3 +69,26 @@ def test_train_rejects_bad_epochs(epochs):
 
 def test_article_epochs():
     assert article_epochs(quick=False) == 100 and article_epochs(quick=True) == 1
+    assert article_epochs(quick=False, batches_per_epoch=11) == 100
+    assert article_epochs(quick=True, batches_per_epoch=11) == 43  # the digits fallback: same steps
+
+
+def test_cosine_schedule_lowers_the_lr_each_epoch_and_restores_it():
+    model = tiny_masked_mlp()
+    optimizer = make_optimizer(model, lr=0.01)
+    seen = []
+    original_step = optimizer.step
+
+    def recording_step(*args, **kwargs):
+        seen.append(optimizer.param_groups[0]["lr"])
+        return original_step(*args, **kwargs)
+
+    optimizer.step = recording_step
+    loader = [next(iter(blob_loaders()[0]))]  # one batch per epoch
+    train(model, loader, optimizer, 4, "cpu", progress=False)
+    assert seen == pytest.approx([0.01 * cosine_factor(e, 4) for e in range(4)])
+    assert seen[0] == 0.01 and all(a > b for a, b in zip(seen, seen[1:]))
+    assert optimizer.param_groups[0]["lr"] == 0.01
+    seen.clear()
+    train(model, loader, optimizer, 2, "cpu", progress=False, cosine=False)
+    assert seen == [0.01, 0.01]

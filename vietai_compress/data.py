@@ -26,11 +26,12 @@ class TensorLoader:
     images: (N, 1, 28, 28) float32, labels: (N,) int64, both on the same device.
     With ``shuffle=True`` every pass draws a new permutation from a generator seeded once,
     so a run is repeatable. ``len(loader)`` is the number of batches and ``loader.dataset``
-    is a ``TensorDataset``, as with a ``DataLoader``.
+    is a ``TensorDataset``, as with a ``DataLoader``; ``loader.source`` says where the data came from
+    ("MNIST" or "digits" for the quick-mode fallback).
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
-                 shuffle: bool = False, seed: int = SEED):
+                 shuffle: bool = False, seed: int = SEED, source: str = "tensors"):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if len(images) != len(labels):
@@ -39,6 +40,7 @@ class TensorLoader:
         self.images, self.labels = images, labels
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.source = source
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
@@ -108,6 +110,7 @@ def mnist_loaders(batch_size: int = 128, root: str | Path | None = None, device=
     device = torch.device(device) if device is not None else get_device()
     quick = is_quick() if quick is None else quick
     root = Path(root) if root is not None else data_root()
+    source = "MNIST"
     try:
         train_x, train_y = load_mnist(True, root, download)
         test_x, test_y = load_mnist(False, root, download)
@@ -118,9 +121,10 @@ def mnist_loaders(batch_size: int = 128, root: str | Path | None = None, device=
                 "Set VIETAI_DATA to the folder that holds MNIST/raw/, or connect to the internet."
             ) from err
         train_x, train_y, test_x, test_y = load_digits_as_mnist(seed)
+        source = "digits"
         print(f"WARNING: MNIST not found under {root} and not downloadable; quick mode uses "
               f"scikit-learn's 8x8 digits resized to 28x28 ({len(train_y)} train / {len(test_y)} test).",
               file=sys.stderr)
-    train = TensorLoader(train_x.to(device), train_y.to(device), batch_size, shuffle=True, seed=seed)
-    test = TensorLoader(test_x.to(device), test_y.to(device), test_batch_size, shuffle=False)
+    train = TensorLoader(train_x.to(device), train_y.to(device), batch_size, shuffle=True, seed=seed, source=source)
+    test = TensorLoader(test_x.to(device), test_y.to(device), test_batch_size, source=source)
     return train, test

@@ -55,7 +55,7 @@ def _require_masked_layers(model: nn.Module, layers: Iterable[str] | None = None
     return [(name, layer) for name, layer in found if name in wanted]
 
 
-def _check_number(value, argument: str, low: float, high: float = math.inf) -> float:
+def check_number(value, argument: str, low: float, high: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{argument} must be a real number, got {type(value).__name__}")
     value = float(value)
@@ -86,14 +86,14 @@ def prune_by_std(model: nn.Module, s: float, layers: Iterable[str] | None = None
     The article's rule (Han et al.'s "quality parameter" s). ``s`` must be a finite number >= 0.
     Returns one ``PruneRecord`` per pruned layer.
     """
-    s = _check_number(s, "s", 0.0)
+    s = check_number(s, "s", 0.0)
     return [_prune_layer(name, layer, s * layer_std(layer.weight))
             for name, layer in _require_masked_layers(model, layers)]
 
 
 def prune_by_percentile(model: nn.Module, q: float, layers: Iterable[str] | None = None) -> list[PruneRecord]:
     """Prune the q% smallest-magnitude surviving weights of every masked layer (q in [0, 100])."""
-    q = _check_number(q, "q", 0.0, 100.0)
+    q = check_number(q, "q", 0.0, 100.0)
     records = []
     for name, layer in _require_masked_layers(model, layers):
         alive = layer.weight.detach()[layer.mask.bool()].abs()
@@ -154,7 +154,7 @@ class StdPruningMethod(torch_prune.BasePruningMethod):
     PRUNING_TYPE = "unstructured"
 
     def __init__(self, s: float):
-        self.s = _check_number(s, "s", 0.0)
+        self.s = check_number(s, "s", 0.0)
 
     def compute_mask(self, t: torch.Tensor, default_mask: torch.Tensor) -> torch.Tensor:
         threshold = self.s * layer_std(t)
@@ -183,7 +183,7 @@ def sensitivity_scan(model: nn.Module, loader, s_values: Iterable[float], device
 
     ``model`` is not changed (every point prunes a copy). Returns ``{layer_name: [accuracy per s]}``.
     """
-    s_values = [_check_number(s, "s_values", 0.0) for s in s_values]
+    s_values = [check_number(s, "s_values", 0.0) for s in s_values]
     names = [name for name, _ in _require_masked_layers(model)]
     scan = {name: [] for name in names}
     bar = tqdm(total=len(names) * len(s_values), desc="sensitivity", disable=not progress)

@@ -1,0 +1,49 @@
+"""Execute notebooks in place, top to bottom, and save their outputs.
+
+    python scripts/run_notebooks.py                 # every notebook, full mode (the outputs we commit)
+    python scripts/run_notebooks.py notebooks/02_pruning.ipynb
+    python scripts/run_notebooks.py --quick         # quick mode, to try things out (do not commit)
+
+Kernels start in notebooks/ and inherit this environment (VIETAI_DATA, VIETAI_ARTIFACTS).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from vietai_compress.fileio import atomic_write_text  # noqa: E402
+
+
+def run(path: Path) -> float:
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=None, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    atomic_write_text(path, nbformat.writes(notebook) + "\n")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
+    parser.add_argument("--quick", action="store_true", help="quick mode (VIETAI_QUICK=1)")
+    args = parser.parse_args()
+    os.environ["VIETAI_QUICK"] = "1" if args.quick else "0"
+    paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    for path in paths:
+        print(f"{path.name}: running in {'quick' if args.quick else 'full'} mode ...", flush=True)
+        print(f"{path.name}: {run(path.resolve()):.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

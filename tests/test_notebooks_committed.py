@@ -1,0 +1,48 @@
+"""The committed notebooks carry an honest full-mode run, top to bottom (CI re-runs them in quick mode)."""
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+REPO_URL = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+
+
+def _load(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _text(cell) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        text = output.get("text", "")
+        parts.append("".join(text) if isinstance(text, list) else text)
+    return "".join(parts)
+
+
+def test_notebooks_are_numbered_in_article_order():
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers == list(range(len(NOTEBOOKS))) and len(NOTEBOOKS) >= 4
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_executed_top_to_bottom_in_full_mode_without_errors(path):
+    code = [c for c in _load(path)["cells"] if c["cell_type"] == "code"]
+    assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1))
+    assert not [o for c in code for o in c.get("outputs", []) if o["output_type"] == "error"]
+    banner = "".join(_text(c) for c in code)
+    assert "Chế độ: FULL" in banner and "Chế độ: QUICK" not in banner
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_colab_setup_uses_the_one_repository_url(path):
+    cells = _load(path)["cells"]
+    title = "".join(cells[0]["source"])
+    repo = REPO_URL.removeprefix("https://github.com/")
+    assert f"colab.research.google.com/github/{repo}/blob/main/notebooks/{path.name}" in title
+    setup = "".join(cells[1]["source"])
+    assert re.search(r'REPO_URL = "([^"]+)"', setup).group(1) == REPO_URL
+    assert 'if "google.colab" in sys.modules' in setup
