@@ -90,6 +90,16 @@ def test_a_quick_checkpoint_is_never_used_in_full_mode(tmp_path, monkeypatch, ca
     assert read_checkpoint_meta(path)["mode"] == "full" and read_checkpoint_meta(path)["epochs"] == 100
 
 
+def test_a_checkpoint_of_other_data_is_not_used(tmp_path, capsys):
+    path = tmp_path / "base.pt"
+    loaders = fake_mnist_loaders(n=32)
+    load_or_train_base_model(quick=True, path=path, loaders=loaders, device="cpu", progress=False)
+    loaders[0].source = "digits"
+    load_or_train_base_model(quick=True, path=path, loaders=loaders, device="cpu", progress=False)
+    assert "Ignoring" in capsys.readouterr().out
+    assert read_checkpoint_meta(path)["data"] == "digits"
+
+
 def test_retrained_model_keeps_pruned_weights_at_zero(tmp_path, monkeypatch):
     monkeypatch.setenv("VIETAI_ARTIFACTS", str(tmp_path))
     model = load_or_retrain_pruned_model(1.0, quick=True, loaders=fake_mnist_loaders(), device="cpu",
@@ -109,3 +119,20 @@ def test_results_log_appends_json_lines(tmp_path):
     assert [r["stage"] for r in records] == ["base", "pruned"]
     assert records[0]["accuracy"] == 98.2 and "time" in records[0]
     assert read_log(tmp_path / "missing.jsonl") == []
+
+
+def test_shared_model_is_computed_once_then_loaded_with_exact_codebooks(tmp_path, monkeypatch):
+    from helpers import pattern_mnist_loaders
+    from vietai_compress.checkpoints import load_or_share_model
+    from vietai_compress.quantization import distinct_values
+
+    monkeypatch.setenv("VIETAI_ARTIFACTS", str(tmp_path))
+    loaders = pattern_mnist_loaders()
+    model, codebooks = load_or_share_model(1.0, 3, quick=True, loaders=loaders, device="cpu", progress=False)
+    assert all(v <= 8 for v in distinct_values(model).values())
+    monkeypatch.setattr(ckpt, "fine_tune_centroids", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+    again, again_codebooks = load_or_share_model(1.0, 3, quick=True, loaders=loaders, device="cpu", progress=False)
+    for (name, a), (_, b) in zip(masked_layers(model), masked_layers(again)):
+        assert torch.equal(a.weight, b.weight)
+        shape = tuple(b.weight.shape)
+        assert torch.equal(again_codebooks[name].dense(shape), b.weight.detach())

@@ -18,6 +18,7 @@ from .data import mnist_loaders
 from .fileio import atomic_write
 from .models import LeNet300100
 from .pruning import prune_by_std
+from .quantization import Codebook, fine_tune_centroids, fine_tune_epochs, share_weights
 from .training import ARTICLE_BATCH_SIZE, article_epochs, evaluate, make_optimizer, train
 
 
@@ -77,6 +78,17 @@ def retrained_checkpoint_path(s: float = 2.0, quick: bool | None = None) -> Path
     return artifacts_dir(quick) / f"lenet300_s{s:g}_retrained.pt"
 
 
+def shared_checkpoint_path(s: float = 2.0, bits: int = 5, quick: bool | None = None) -> Path:
+    """``artifacts/<mode>/lenet300_s<s>_b<bits>_shared.pt``: weight-shared and fine-tuned (notebook 04)."""
+    return artifacts_dir(quick) / f"lenet300_s{s:g}_b{bits}_shared.pt"
+
+
+def _expected_meta(quick: bool, train_loader) -> dict:
+    """What a checkpoint of this run must have been written with: mode, epochs and data source."""
+    return {"mode": mode_name(quick), "epochs": article_epochs(quick, len(train_loader)),
+            "data": getattr(train_loader, "source", "tensors")}
+
+
 def _matches(path: Path, expected: dict) -> bool:
     """True when a checkpoint exists and was written with the expected settings (mode, epochs, ...)."""
     if not path.is_file():
@@ -98,13 +110,13 @@ def load_or_train_base_model(quick: bool | None = None, path: str | Path | None 
     quick = is_quick() if quick is None else quick
     path = Path(path) if path is not None else base_checkpoint_path(quick)
     device = device or get_device()
-    expected = {"mode": mode_name(quick), "epochs": article_epochs(quick)}
+    train_loader, test_loader = loaders or mnist_loaders(ARTICLE_BATCH_SIZE, device=device, quick=quick)
+    expected = _expected_meta(quick, train_loader)
     seed_everything()  # the same initial weights as notebook 01
     model = LeNet300100().to(device)
     if _matches(path, expected):
         load_checkpoint(path, model)
         return model
-    train_loader, test_loader = loaders or mnist_loaders(ARTICLE_BATCH_SIZE, device=device, quick=quick)
     optimizer = make_optimizer(model)
     train(model, train_loader, optimizer, expected["epochs"], device, progress, desc="base training")
     accuracy = evaluate(model, test_loader, device).accuracy
@@ -121,18 +133,44 @@ def load_or_retrain_pruned_model(s: float = 2.0, quick: bool | None = None, load
     quick = is_quick() if quick is None else quick
     path = retrained_checkpoint_path(s, quick)
     device = device or get_device()
-    expected = {"mode": mode_name(quick), "epochs": article_epochs(quick), "s": float(s)}
+    loaders = loaders or mnist_loaders(ARTICLE_BATCH_SIZE, device=device, quick=quick)
+    expected = {**_expected_meta(quick, loaders[0]), "s": float(s)}
     model = LeNet300100().to(device)
     if _matches(path, expected):
         load_checkpoint(path, model)
         return model
-    loaders = loaders or mnist_loaders(ARTICLE_BATCH_SIZE, device=device, quick=quick)
     model = load_or_train_base_model(quick, loaders=loaders, device=device, progress=progress)
     prune_by_std(model, s)
     train(model, loaders[0], make_optimizer(model), expected["epochs"], device, progress, desc="retraining")
     accuracy = evaluate(model, loaders[1], device).accuracy
     save_checkpoint(model, path, accuracy=accuracy, **expected)
     return model
+
+
+def load_or_share_model(s: float = 2.0, bits: int = 5, quick: bool | None = None, loaders=None, device=None,
+                        progress: bool = True) -> tuple[nn.Module, dict[str, Codebook]]:
+    """The retrained model with shared weights (linear init) and fine-tuned centroids, as notebook 04.
+
+    Loaded from ``shared_checkpoint_path(s, bits)`` when present for this mode, else computed and saved.
+    Returns ``(model, codebooks)``; the codebooks of a loaded model are its distinct weight values
+    (``share_weights`` finds at most 2**bits of them and keeps them exactly).
+    """
+    quick = is_quick() if quick is None else quick
+    path = shared_checkpoint_path(s, bits, quick)
+    device = device or get_device()
+    loaders = loaders or mnist_loaders(ARTICLE_BATCH_SIZE, device=device, quick=quick)
+    epochs = fine_tune_epochs(quick, len(loaders[0]))
+    expected = {**_expected_meta(quick, loaders[0]), "s": float(s), "bits": bits, "fine_tune_epochs": epochs}
+    model = LeNet300100().to(device)
+    if _matches(path, expected):
+        load_checkpoint(path, model)
+        return model, share_weights(model, bits)
+    model = load_or_retrain_pruned_model(s, quick, loaders, device, progress)
+    codebooks = share_weights(model, bits)
+    fine_tune_centroids(model, codebooks, loaders[0], epochs, device=device, progress=progress)
+    accuracy = evaluate(model, loaders[1], device).accuracy
+    save_checkpoint(model, path, accuracy=accuracy, **expected)
+    return model, codebooks
 
 
 def save_log(path: str | Path, stage: str, **fields) -> dict:

@@ -92,3 +92,119 @@ def plot_bars(labels: Sequence[str], values: Sequence[float], title: str, ylabel
         ax.set_yscale("log")
     fig.tight_layout()
     return fig
+
+
+def plot_centroids(weights: torch.Tensor, centroids: torch.Tensor, name: str):
+    """Histogram of a layer's nonzero weights with the shared centroids marked (notebook 04)."""
+    values = weights.detach().cpu().flatten().numpy()
+    values = values[values != 0]
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    ax.hist(values, bins=200, color="tab:blue", alpha=0.8, label="trọng số khác 0")
+    for i, c in enumerate(centroids.detach().cpu().numpy()):
+        ax.axvline(c, color="tab:red", linewidth=1, label="tâm cụm (centroid)" if i == 0 else None)
+    ax.set_title(f"{name}: {values.size:,} trọng số khác 0 và {len(centroids)} tâm cụm")
+    ax.set_xlabel("giá trị trọng số")
+    ax.set_ylabel("số trọng số")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_vs_bits(bits: Sequence[int], series: dict[str, Sequence[float]], baseline: float | None = None):
+    """Accuracy against bits per weight, one line per setting (notebook 04)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, accuracies in series.items():
+        ax.plot(bits, accuracies, marker="o", label=label)
+    if baseline is not None:
+        ax.axhline(baseline, color="gray", linestyle=":", label="trước khi chia sẻ")
+    ax.set_xlabel("số bit mỗi trọng số (k = 2^bit tâm cụm)")
+    ax.set_ylabel("độ chính xác trên tập test (%)")
+    ax.set_title("Độ chính xác theo số bit")
+    ax.set_xticks(list(bits))
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_grouped_bars(groups: Sequence[str], series: dict[str, Sequence[float]], title: str, ylabel: str,
+                      ylim: tuple[float, float] | None = None):
+    """Bars grouped by ``groups`` (x axis), one colour per series (e.g. k-means inits per bit count)."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / len(series)
+    x = np.arange(len(groups))
+    for i, (label, values) in enumerate(series.items()):
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label)
+        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+    ax.set_xticks(x, groups)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_cluster_example(weights: np.ndarray, labels: np.ndarray, centroids: np.ndarray):
+    """The article's figure: a weight matrix coloured by cluster, the centroid table, the index matrix (notebook 05)."""
+    k = len(centroids)
+    colours = plt.get_cmap("tab10")(np.arange(k))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), gridspec_kw={"width_ratios": [4, 1.4, 4]})
+    panels = [(axes[0], weights, "trọng số (32-bit float)", "{:.2f}"),
+              (axes[2], labels, f"chỉ số cụm ({int(np.ceil(np.log2(k)))}-bit)", "{:d}")]
+    for ax, values, title, fmt in panels:
+        ax.imshow(colours[labels][..., :3], alpha=0.55)
+        for (r, c), v in np.ndenumerate(values):
+            ax.text(c, r, fmt.format(v.item()), ha="center", va="center", fontsize=11)
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[1].imshow(colours[:, None, :3], alpha=0.55)
+    for i, c in enumerate(centroids):
+        axes[1].text(0, i, f"{i}: {c:.2f}", ha="center", va="center", fontsize=11)
+    axes[1].set_title("bảng tâm cụm")
+    axes[1].set_xticks([])
+    axes[1].set_yticks([])
+    fig.suptitle("Chia sẻ trọng số: mỗi trọng số được thay bằng tâm cụm của nó")
+    fig.tight_layout()
+    return fig
+
+
+def plot_size_breakdown(stages: dict[str, dict[str, float]], title: str = "Bộ nhớ theo từng giai đoạn"):
+    """Left: total size of each stage (log scale). Right: what share of it each part takes (notebook 05).
+
+    ``stages`` maps a stage name to ``{part: bytes}`` (values, indices, codebook, bias, ...).
+    """
+    parts = list(dict.fromkeys(part for sizes in stages.values() for part in sizes))
+    names = list(stages)
+    totals = np.array([sum(sizes.values()) for sizes in stages.values()]) / 1024
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    bars = left.bar(names, totals, color="tab:gray")
+    left.bar_label(bars, labels=[f"{t:,.1f} KB" for t in totals])
+    left.set_yscale("log")
+    left.set_ylabel("kích thước (KB, thang log)")
+    left.set_title("Tổng kích thước")
+    bottom = np.zeros(len(names))
+    for part in parts:
+        share = np.array([100 * sizes.get(part, 0) / sum(sizes.values()) for sizes in stages.values()])
+        right.bar(names, share, bottom=bottom, label=part)
+        bottom += share
+    right.set_ylabel("phần trăm kích thước (%)")
+    right.set_title("Các bit đi đâu")
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_symbol_histograms(streams: dict[str, np.ndarray], title: str = "Tần suất các ký hiệu"):
+    """One bar chart of symbol counts per stream, side by side (notebook 06)."""
+    fig, axes = plt.subplots(1, len(streams), figsize=(5.5 * len(streams), 3.8))
+    for ax, (name, counts) in zip(np.atleast_1d(axes), streams.items()):
+        ax.bar(np.arange(len(counts)), counts, color="tab:blue")
+        ax.set_title(name)
+        ax.set_xlabel("ký hiệu (symbol)")
+        ax.set_ylabel("số lần xuất hiện")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,153 @@
+"""The article's compression formula, and honest model sizes in bits and bytes.
+
+Taught in notebook 05_compression_math. The article's "16.70x" after pruning counts nonzero
+weights only; a real file must also say *where* they are. ``model_size_report`` counts both.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from numbers import Real
+
+import numpy as np
+import scipy.sparse
+import torch.nn as nn
+
+from .models import masked_layers
+
+FLOAT_BITS = 32
+
+
+def compression_rate(n: int, b: int, k: int) -> float:
+    """Deep Compression's rate for weight sharing: n*b / (n*log2(k) + k*b).
+
+    n weights of b bits each are replaced by n indices of log2(k) bits plus a table of k centroids of
+    b bits. The article's 4x4 example (n=16, b=32, k=4) gives 3.2.
+    """
+    for value, argument in ((n, "n"), (b, "b"), (k, "k")):
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < 1:
+            raise ValueError(f"{argument} must be a number >= 1, got {value!r}")
+    return n * b / (n * math.log2(k) + k * b)
+
+
+def index_bits(k: int) -> int:
+    """Bits of a fixed-width cluster index for k centroids: ceil(log2 k) (0 for k <= 1)."""
+    return math.ceil(math.log2(k)) if k > 1 else 0
+
+
+@dataclass
+class LayerSize:
+    """Sizes, in bits, of one masked layer (its weight and bias) stored three ways."""
+
+    name: str
+    weights: int
+    nonzeros: int
+    biases: int
+    csr_index_bits: int  # column indices + row pointers, int32 each (what scipy.sparse stores)
+    k: int | None  # centroids in the codebook; None when the layer is not shared
+
+    @property
+    def dense_bits(self) -> int:
+        return (self.weights + self.biases) * FLOAT_BITS
+
+    @property
+    def bias_bits(self) -> int:
+        return self.biases * FLOAT_BITS
+
+    @property
+    def pruned_bits(self) -> int:
+        """CSR: a 32-bit value per nonzero, plus the index arrays, plus the dense bias."""
+        return self.nonzeros * FLOAT_BITS + self.csr_index_bits + self.bias_bits
+
+    @property
+    def cluster_index_bits(self) -> int:
+        return self.nonzeros * index_bits(self.k) if self.k is not None else 0
+
+    @property
+    def codebook_bits(self) -> int:
+        return self.k * FLOAT_BITS if self.k is not None else 0
+
+    @property
+    def shared_bits(self) -> int | None:
+        """CSR structure, a ceil(log2 k)-bit cluster index per nonzero, the codebook and the bias."""
+        if self.k is None:
+            return None
+        return self.cluster_index_bits + self.codebook_bits + self.csr_index_bits + self.bias_bits
+
+
+@dataclass
+class SizeReport:
+    """Per-layer ``LayerSize`` rows; totals in bits and bytes for each way of storing the model."""
+
+    rows: list[LayerSize]
+
+    def total_bits(self, stage: str) -> int:
+        """Sum of ``<stage>_bits`` over the layers; stage is "dense", "pruned" or "shared"."""
+        values = [getattr(row, f"{stage}_bits") for row in self.rows]
+        if any(v is None for v in values):
+            raise ValueError(f"stage {stage!r} needs a codebook for every layer")
+        return sum(values)
+
+    def total_bytes(self, stage: str) -> int:
+        return math.ceil(self.total_bits(stage) / 8)
+
+    def ratio(self, stage: str) -> float:
+        """How many times smaller than dense float32."""
+        return self.total_bits("dense") / self.total_bits(stage)
+
+    def breakdown(self, stage: str) -> dict[str, float]:
+        """Bytes per part of the stored model for a stage ("dense", "pruned", "shared"): where the bits go."""
+        def total(attribute):
+            return sum(getattr(row, attribute) for row in self.rows) / 8
+
+        biases = total("bias_bits")
+        if stage == "dense":
+            return {"giá trị trọng số (values)": total("dense_bits") - biases, "bias": biases}
+        nonzero_values = sum(row.nonzeros for row in self.rows) * FLOAT_BITS / 8
+        if stage == "pruned":
+            return {"giá trị trọng số (values)": nonzero_values, "vị trí (CSR indices)": total("csr_index_bits"),
+                    "bias": biases}
+        if stage == "shared":
+            self.total_bits("shared")  # raises without codebooks
+            return {"chỉ số cụm (cluster indices)": total("cluster_index_bits"), "bảng tâm cụm (codebook)":
+                    total("codebook_bits"), "vị trí (CSR indices)": total("csr_index_bits"), "bias": biases}
+        raise ValueError(f"stage must be 'dense', 'pruned' or 'shared', got {stage!r}")
+
+    def table(self) -> str:
+        """A printable table: one line per layer, bytes for each way of storing it, and the total."""
+        stages = ["dense", "pruned"] + (["shared"] if all(r.k is not None for r in self.rows) else [])
+        header = f"{'layer':8} {'weights':>9} {'nonzero':>8} {'k':>4} " + " ".join(f"{s + ' (B)':>12}" for s in stages)
+        lines = [header, "-" * len(header)]
+        for r in self.rows:
+            sizes = " ".join(f"{math.ceil(getattr(r, s + '_bits') / 8):>12,}" for s in stages)
+            lines.append(f"{r.name:8} {r.weights:>9,} {r.nonzeros:>8,} {r.k if r.k is not None else '-':>4} {sizes}")
+        totals = " ".join(f"{self.total_bytes(s):>12,}" for s in stages)
+        lines.append(f"{'total':8} {sum(r.weights for r in self.rows):>9,} {sum(r.nonzeros for r in self.rows):>8,} "
+                     f"{'':>4} {totals}")
+        lines.append(f"{'ratio':8} {'':>9} {'':>8} {'':>4} " + " ".join(f"{self.ratio(s):>11.2f}x" for s in stages))
+        return "\n".join(lines)
+
+
+def csr_index_bits(weight: np.ndarray) -> int:
+    """Bits of the index arrays scipy.sparse keeps for ``weight`` as CSR (2-D view (rows, -1))."""
+    matrix = scipy.sparse.csr_matrix(weight.reshape(weight.shape[0], -1))
+    return 8 * (matrix.indices.nbytes + matrix.indptr.nbytes)
+
+
+def model_size_report(model: nn.Module, codebooks: dict | None = None) -> SizeReport:
+    """Sizes of every masked layer stored dense, pruned (CSR) and pruned + shared (needs ``codebooks``)."""
+    rows = []
+    for name, layer in masked_layers(model):
+        weight = layer.weight.detach().cpu().numpy()
+        codebook = (codebooks or {}).get(name)
+        rows.append(LayerSize(
+            name=name,
+            weights=weight.size,
+            nonzeros=int(np.count_nonzero(weight)),
+            biases=layer.bias.numel() if layer.bias is not None else 0,
+            csr_index_bits=csr_index_bits(weight),
+            k=codebook.k if codebook is not None else None,
+        ))
+    if not rows:
+        raise ValueError("model has no masked layer to measure")
+    return SizeReport(rows)
