@@ -1,0 +1,187 @@
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from helpers import tiny_masked_mlp
+from vietai_compress.models import LeNet300100, MaskedConv2d, MaskedLinear, masked_layers
+from vietai_compress.pruning import prune_by_std
+from vietai_compress.quantization import share_weights
+from vietai_compress.storage import (MAGIC, VERSION, gaps_to_positions, load_compressed, positions_to_gaps,
+                                     read_compressed, save_compressed, size_report)
+
+
+@pytest.mark.parametrize("gap_bits", [2, 5, 8])
+def test_relative_positions_round_trip_with_fillers(gap_bits):
+    rng = np.random.default_rng(gap_bits)
+    positions = np.sort(rng.choice(5000, size=300, replace=False))
+    positions = np.concatenate([[0], positions[positions > 0], [9999]])  # a first weight and a long gap
+    symbols = positions_to_gaps(positions, gap_bits)
+    assert symbols.max() <= 2 ** gap_bits - 1
+    assert np.array_equal(gaps_to_positions(symbols, gap_bits), positions)
+
+
+def test_fillers_follow_deep_compressions_rule():
+    # 3-bit gaps: the filler 7 skips 7 zeros; positions 1 and 20 -> gaps 1 and 18 = 7 + 7 + 4
+    assert positions_to_gaps(np.array([1, 20]), 3).tolist() == [1, 7, 7, 4]
+    assert gaps_to_positions(np.array([1, 7, 7, 4]), 3).tolist() == [1, 20]
+    assert positions_to_gaps(np.array([], dtype=np.int64), 5).size == 0
+
+
+class ConvNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = MaskedConv2d(1, 4, 3)
+        self.fc = MaskedLinear(4 * 6 * 6, 10, bias=False)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+def _shared(model, s=1.0, bits=3):
+    prune_by_std(model, s)
+    return share_weights(model, bits=bits)
+
+
+@pytest.mark.parametrize("make, x", [(tiny_masked_mlp, torch.randn(16, 4)),
+                                     (ConvNet, torch.randn(4, 1, 8, 8)),
+                                     (LeNet300100, torch.randn(8, 784))])
+def test_loaded_model_gives_exactly_the_same_outputs(tmp_path, make, x):
+    torch.manual_seed(0)
+    model = make()
+    codebooks = _shared(model)
+    path = save_compressed(model, tmp_path / "m.vcz", codebooks)
+    fresh = make()
+    loaded = load_compressed(path, fresh)
+    model.eval(), fresh.eval()
+    assert torch.equal(model(x), fresh(x))
+    for (name, a), (_, b) in zip(masked_layers(model), masked_layers(fresh)):
+        assert torch.equal(a.weight, b.weight) and torch.equal(a.mask, b.mask)
+        assert torch.equal(loaded[name].labels, codebooks[name].labels)
+
+
+def test_conv_layers_use_8_bit_gaps_and_linear_5(tmp_path):
+    torch.manual_seed(0)
+    model = ConvNet()
+    path = save_compressed(model, tmp_path / "m.vcz", _shared(model))
+    _, layers = read_compressed(path)
+    assert [(s.kind, s.gap_bits) for s in layers] == [("conv", 8), ("linear", 5)]
+
+
+def test_file_is_much_smaller_than_dense(tmp_path):
+    torch.manual_seed(0)
+    model = LeNet300100()
+    path = save_compressed(model, tmp_path / "m.vcz", _shared(model, s=1.5, bits=4))
+    report = size_report(path)
+    assert report.file_bytes == path.stat().st_size
+    assert report.dense_bytes == 1_066_440
+    assert report.ratio > 5
+    rows = report.rows()
+    assert [r["layer"] for r in rows] == ["fc1", "fc2", "fc3", "total"]
+    assert all(r["weight_bits"] == 4 for r in rows[:3])
+    assert all(r["weight_bits_huffman"] <= 4 + 1e-9 for r in rows[:3])  # Huffman never does worse
+
+
+def test_an_all_zero_layer_round_trips(tmp_path):
+    model = tiny_masked_mlp()
+    with torch.no_grad():
+        model[2].weight.zero_()
+    codebooks = share_weights(model, bits=2)
+    path = save_compressed(model, tmp_path / "m.vcz", codebooks)
+    fresh = tiny_masked_mlp(seed=5)
+    load_compressed(path, fresh)
+    assert torch.all(fresh[2].weight == 0) and torch.all(fresh[2].mask == 0)
+
+
+def _saved(tmp_path):
+    torch.manual_seed(0)
+    model = tiny_masked_mlp()
+    return save_compressed(model, tmp_path / "m.vcz", _shared(model))
+
+
+def _assert_rejected_and_untouched(path, match):
+    target = tiny_masked_mlp(seed=3)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(ValueError, match=match):
+        load_compressed(path, target)
+    for key, value in target.state_dict().items():
+        assert torch.equal(value, before[key])
+
+
+def test_truncated_file_is_rejected(tmp_path):
+    path = _saved(tmp_path)
+    path.write_bytes(path.read_bytes()[:-10])
+    _assert_rejected_and_untouched(path, "truncated")
+
+
+def test_flipped_byte_is_rejected(tmp_path):
+    path = _saved(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+    _assert_rejected_and_untouched(path, "checksum")
+
+
+def test_wrong_magic_is_rejected(tmp_path):
+    path = _saved(tmp_path)
+    path.write_bytes(b"PK\x03\x04" + path.read_bytes()[4:])
+    _assert_rejected_and_untouched(path, "magic")
+
+
+def test_newer_version_is_rejected(tmp_path):
+    path = _saved(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(MAGIC + struct.pack("<H", VERSION + 1) + data[10:])
+    _assert_rejected_and_untouched(path, "newer")
+
+
+def test_inconsistent_payload_with_valid_checksum_is_rejected(tmp_path):
+    path = _saved(tmp_path)
+    data = path.read_bytes()
+    payload = data[18:-3]  # cut inside the last stream, then re-sign it
+    header = struct.pack("<8sHII", MAGIC, VERSION, len(payload), zlib.crc32(payload))
+    path.write_bytes(header + payload)
+    _assert_rejected_and_untouched(path, "truncated")
+
+
+def test_model_with_other_shapes_is_rejected_untouched(tmp_path):
+    path = _saved(tmp_path)
+    other = nn.Sequential(MaskedLinear(4, 8), nn.ReLU(), MaskedLinear(8, 3), nn.LogSoftmax(dim=1))
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    with pytest.raises(ValueError, match="shape"):
+        load_compressed(path, other)
+    for key, value in other.state_dict().items():
+        assert torch.equal(value, before[key])
+    with pytest.raises(ValueError, match="layers"):
+        load_compressed(path, LeNet300100())
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.vcz"):
+        load_compressed(tmp_path / "nope.vcz", tiny_masked_mlp())
+
+
+def test_stale_codebook_is_refused(tmp_path):
+    model = tiny_masked_mlp()
+    codebooks = _shared(model)
+    with torch.no_grad():
+        model[0].weight.mul_(1.5)
+    with pytest.raises(ValueError, match="does not match"):
+        save_compressed(model, tmp_path / "m.vcz", codebooks)
+    with pytest.raises(ValueError, match="no codebook"):
+        save_compressed(model, tmp_path / "m.vcz", {})
+
+
+def test_unsupported_parameters_are_refused(tmp_path):
+    model = nn.Sequential(MaskedLinear(4, 4), nn.BatchNorm1d(4))
+    with pytest.raises(ValueError, match="only masked layers"):
+        save_compressed(model, tmp_path / "m.vcz", share_weights(model, bits=2))
+
+
+def test_write_is_atomic(tmp_path):
+    path = _saved(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.vcz"]
+    assert path.read_bytes()[:8] == MAGIC

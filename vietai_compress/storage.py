@@ -1,0 +1,329 @@
+"""A real compressed file: pruned positions, shared-weight indices and Huffman coding on disk.
+
+Taught in notebook 06_huffman_and_storage. Layout per masked layer, as in Deep Compression:
+
+* positions of the nonzero weights as relative gaps of ``gap_bits`` bits (5 for fully connected
+  layers, 8 for conv layers). Gap symbols 0 .. 2**b - 2 mean "skip that many zeros, then a weight";
+  the largest symbol 2**b - 1 is the filler: "skip 2**b - 1 zeros, no weight here" (the paper's
+  filler zero, its zero weight implied instead of stored);
+* the cluster index of every nonzero weight, and the codebook (float32 centroids);
+* the bias as float32;
+* both integer streams Huffman-coded, each with its table of code lengths (one byte per symbol).
+
+The file starts with a magic string, a format version, the payload length and a CRC-32 of the
+payload; layer names and shapes are in the payload. Written atomically; loading validates
+everything before it touches the model, so a bad file never leaves a model half loaded.
+"""
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .compression import index_bits
+from .fileio import atomic_write_bytes
+from .huffman import HuffmanCode
+from .models import MODELS, MaskedConv2d, masked_layers
+from .quantization import Codebook
+
+MAGIC = b"VIETAIC\x00"
+VERSION = 1
+_HEADER = struct.Struct("<8sHII")  # magic, version, payload length, crc32 of the payload
+GAP_BITS = {"linear": 5, "conv": 8}
+
+
+# ---------------------------------------------------------------- relative positions
+def positions_to_gaps(positions: np.ndarray, gap_bits: int) -> np.ndarray:
+    """Sorted flat positions (n,) -> gap symbols, with fillers where a gap does not fit in gap_bits."""
+    filler = 2 ** gap_bits - 1
+    positions = np.asarray(positions, dtype=np.int64)
+    gaps = np.diff(positions, prepend=-1) - 1  # zeros skipped before each weight
+    fillers, rest = np.divmod(gaps, filler)
+    symbols = np.full(int((fillers + 1).sum()), filler, dtype=np.int64)
+    symbols[np.cumsum(fillers + 1) - 1] = rest  # each weight's symbol comes after its fillers
+    return symbols
+
+
+def gaps_to_positions(symbols: np.ndarray, gap_bits: int) -> np.ndarray:
+    """Inverse of ``positions_to_gaps``: gap symbols -> flat positions (n,) of the nonzero weights."""
+    filler = 2 ** gap_bits - 1
+    symbols = np.asarray(symbols, dtype=np.int64)
+    advance = np.where(symbols == filler, filler, symbols + 1)
+    return (np.cumsum(advance) - 1)[symbols != filler]
+
+
+# ---------------------------------------------------------------- writing
+def _string(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    return struct.pack("<B", len(raw)) + raw
+
+
+def _stream(symbols: np.ndarray, alphabet: int) -> bytes:
+    """A Huffman-coded stream: code lengths (one byte per symbol), symbol count, byte count, bits."""
+    code = HuffmanCode.from_symbols(symbols, alphabet)
+    data = code.encode(symbols)
+    return code.lengths.astype(np.uint8).tobytes() + struct.pack("<II", len(symbols), len(data)) + data
+
+
+def _layer_kind(layer: nn.Module) -> str:
+    return "conv" if isinstance(layer, MaskedConv2d) else "linear"
+
+
+def _check_supported(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    layers = masked_layers(model)
+    if not layers:
+        raise ValueError("model has no masked layer to compress")
+    covered = {id(p) for _, layer in layers for p in layer.parameters()}
+    others = [name for name, p in model.named_parameters() if id(p) not in covered]
+    if others:
+        raise ValueError(f"only masked layers can be stored; the model also has parameters {others}")
+    return layers
+
+
+def _model_name(model: nn.Module) -> str:
+    return next((name for name, cls in MODELS.items() if type(model) is cls), "custom")
+
+
+def save_compressed(model: nn.Module, path: str | Path, codebooks: dict[str, Codebook]) -> Path:
+    """Write the weight-shared ``model`` to ``path`` in the compressed format. Returns the path.
+
+    ``codebooks`` come from ``share_weights`` (and ``fine_tune_centroids``); they must match the
+    model's weights exactly.
+    """
+    layers = _check_supported(model)
+    payload = bytearray(_string(_model_name(model)) + struct.pack("<H", len(layers)))
+    for name, layer in layers:
+        if name not in codebooks:
+            raise ValueError(f"no codebook for layer {name!r}; run share_weights(model) first")
+        codebook = codebooks[name]
+        weight = layer.weight.detach().cpu()
+        if not torch.equal(codebook.dense(tuple(weight.shape)), weight):
+            raise ValueError(f"the codebook of layer {name!r} does not match its weights; "
+                             "call share_weights again after changing the model")
+        kind = _layer_kind(layer)
+        gap_bits = GAP_BITS[kind]
+        bias = layer.bias.detach().cpu().float().numpy() if layer.bias is not None else None
+        payload += _string(name) + struct.pack("<BB", list(GAP_BITS).index(kind), weight.dim())
+        payload += struct.pack(f"<{weight.dim()}I", *weight.shape)
+        payload += struct.pack("<BIB", gap_bits, codebook.k, bias is not None)
+        payload += codebook.centroids.float().numpy().astype("<f4").tobytes()
+        if bias is not None:
+            payload += bias.astype("<f4").tobytes()
+        payload += _stream(positions_to_gaps(codebook.positions.numpy(), gap_bits), 2 ** gap_bits)
+        payload += _stream(codebook.labels.numpy(), max(codebook.k, 1))
+    header = _HEADER.pack(MAGIC, VERSION, len(payload), zlib.crc32(payload))
+    return atomic_write_bytes(path, header + bytes(payload))
+
+
+# ---------------------------------------------------------------- reading
+class _Reader:
+    """Reads little-endian fields from a payload; running out of bytes is a clear error."""
+
+    def __init__(self, data: bytes):
+        self.data, self.offset = data, 0
+
+    def take(self, n: int) -> bytes:
+        if self.offset + n > len(self.data):
+            raise ValueError("compressed file is truncated")
+        chunk = self.data[self.offset:self.offset + n]
+        self.offset += n
+        return chunk
+
+    def unpack(self, fmt: str):
+        return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt)))
+
+    def string(self) -> str:
+        (n,) = self.unpack("B")
+        return self.take(n).decode("utf-8")
+
+    def stream(self, alphabet: int) -> tuple[np.ndarray, int]:
+        """Decode one Huffman stream; returns (symbols, bytes of coded bits)."""
+        lengths = np.frombuffer(self.take(alphabet), dtype=np.uint8)
+        n, size = self.unpack("II")
+        return HuffmanCode(lengths).decode(self.take(size), n), size
+
+
+@dataclass
+class StoredLayer:
+    """One layer as decoded from a file, plus what its bytes were spent on."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    gap_bits: int
+    centroids: np.ndarray
+    bias: np.ndarray | None
+    positions: np.ndarray
+    labels: np.ndarray
+    gap_symbols: int  # gap stream length: one per weight plus the fillers
+    gap_bytes: int
+    index_bytes: int
+    record_bytes: int  # everything this layer takes in the file
+
+    @property
+    def weights(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def n(self) -> int:
+        return len(self.labels)
+
+    @property
+    def k(self) -> int:
+        return len(self.centroids)
+
+    @property
+    def biases(self) -> int:
+        return len(self.bias) if self.bias is not None else 0
+
+    @property
+    def dense_bits(self) -> int:
+        return 32 * (self.weights + self.biases)
+
+    @property
+    def bits_before_huffman(self) -> int:
+        """Fixed-width gaps and cluster indices, plus the float32 codebook and bias (P+Q)."""
+        return self.gap_symbols * self.gap_bits + self.n * index_bits(self.k) + 32 * (self.k + self.biases)
+
+    def weight(self) -> torch.Tensor:
+        return Codebook(torch.from_numpy(self.centroids), torch.from_numpy(self.positions),
+                        torch.from_numpy(self.labels)).dense(self.shape)
+
+
+def read_compressed(path: str | Path) -> tuple[str, list[StoredLayer]]:
+    """Check and decode a compressed file: returns (model name, layers). Raises ValueError on a bad file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"compressed file not found: {path}")
+    data = path.read_bytes()
+    if len(data) < _HEADER.size or data[:8] != MAGIC:
+        raise ValueError(f"{path} is not a vietai-compress file (wrong magic)")
+    _, version, length, crc = _HEADER.unpack_from(data)
+    if version > VERSION:
+        raise ValueError(f"{path} has format version {version}, newer than this package reads ({VERSION}); "
+                         "upgrade vietai_compress")
+    payload = data[_HEADER.size:]
+    if len(payload) != length:
+        raise ValueError(f"{path} is truncated or has extra bytes ({len(payload)} payload bytes, header says {length})")
+    if zlib.crc32(payload) != crc:
+        raise ValueError(f"{path} is corrupt (checksum mismatch)")
+    reader = _Reader(payload)
+    model_name = reader.string()
+    (count,) = reader.unpack("H")
+    return model_name, [_read_layer(reader) for _ in range(count)]
+
+
+def _read_layer(reader: _Reader) -> StoredLayer:
+    start = reader.offset
+    name = reader.string()
+    kind_id, ndim = reader.unpack("BB")
+    shape = tuple(reader.unpack(f"{ndim}I"))
+    gap_bits, k, has_bias = reader.unpack("BIB")
+    centroids = np.frombuffer(reader.take(4 * k), dtype="<f4").astype(np.float32)
+    bias = np.frombuffer(reader.take(4 * shape[0]), dtype="<f4").astype(np.float32) if has_bias else None
+    gaps, gap_bytes = reader.stream(2 ** gap_bits)
+    labels, index_bytes = reader.stream(max(k, 1))
+    positions = gaps_to_positions(gaps, gap_bits)
+    if len(positions) != len(labels) or (len(positions) and positions[-1] >= math.prod(shape)):
+        raise ValueError(f"layer {name!r}: positions and indices do not fit its shape {shape}")
+    return StoredLayer(name, list(GAP_BITS)[kind_id], shape, gap_bits, centroids, bias, positions, labels,
+                       len(gaps), gap_bytes, index_bytes, reader.offset - start)
+
+
+def load_compressed(path: str | Path, model: nn.Module) -> dict[str, Codebook]:
+    """Load a compressed file into ``model``: weights, masks (1 where a weight is stored) and biases.
+
+    Everything is decoded and checked against the model's layer names and shapes first; a bad file
+    or a model that does not match raises ``ValueError`` and leaves the model untouched.
+    Returns the codebooks, so the model can be saved again or fine-tuned.
+    """
+    _, stored = read_compressed(path)
+    layers = dict(_check_supported(model))
+    if [s.name for s in stored] != list(layers):
+        raise ValueError(f"{path} holds layers {[s.name for s in stored]}, the model has {list(layers)}")
+    for s in stored:
+        layer = layers[s.name]
+        if tuple(layer.weight.shape) != s.shape or (layer.bias is None) != (s.bias is None):
+            raise ValueError(f"layer {s.name!r}: the file has shape {s.shape}, the model {tuple(layer.weight.shape)}")
+    codebooks = {}
+    with torch.no_grad():
+        for s in stored:
+            layer = layers[s.name]
+            layer.weight.copy_(s.weight())
+            layer.mask.zero_()
+            layer.mask.view(-1)[torch.from_numpy(s.positions)] = 1
+            if s.bias is not None:
+                layer.bias.copy_(torch.from_numpy(s.bias))
+            codebooks[s.name] = Codebook(torch.from_numpy(s.centroids), torch.from_numpy(s.positions),
+                                         torch.from_numpy(s.labels))
+    return codebooks
+
+
+# ---------------------------------------------------------------- size report
+@dataclass
+class FileSizeReport:
+    """Deep Compression's Table 2 for one file: per layer and in total."""
+
+    path: Path
+    file_bytes: int
+    layers: list[StoredLayer]
+
+    @property
+    def dense_bytes(self) -> int:
+        return sum(s.dense_bits for s in self.layers) // 8
+
+    @property
+    def ratio(self) -> float:
+        return self.dense_bytes / self.file_bytes
+
+    def rows(self) -> list[dict]:
+        """One dict per layer and a last one for the total, with the paper's columns.
+
+        Bits per weight are spent on cluster indices, bits per index on relative positions (both per
+        nonzero weight); rates are sizes in % of dense float32, before (P+Q) and after Huffman (+H).
+        """
+        rows = [{
+            "layer": s.name, "weights": s.weights, "kept_percent": 100 * s.n / s.weights,
+            "weight_bits": index_bits(s.k), "weight_bits_huffman": 8 * s.index_bytes / max(s.n, 1),
+            "index_bits": s.gap_symbols * s.gap_bits / max(s.n, 1), "index_bits_huffman": 8 * s.gap_bytes / max(s.n, 1),
+            "rate_percent": 100 * s.bits_before_huffman / s.dense_bits,
+            "rate_percent_huffman": 100 * 8 * s.record_bytes / s.dense_bits,
+        } for s in self.layers]
+        n = max(sum(s.n for s in self.layers), 1)
+        weights = sum(s.weights for s in self.layers)
+        rows.append({
+            "layer": "total", "weights": weights, "kept_percent": 100 * n / weights,
+            "weight_bits": sum(index_bits(s.k) * s.n for s in self.layers) / n,
+            "weight_bits_huffman": sum(8 * s.index_bytes for s in self.layers) / n,
+            "index_bits": sum(s.gap_symbols * s.gap_bits for s in self.layers) / n,
+            "index_bits_huffman": sum(8 * s.gap_bytes for s in self.layers) / n,
+            "rate_percent": 100 * sum(s.bits_before_huffman for s in self.layers) / (8 * self.dense_bytes),
+            "rate_percent_huffman": 100 * self.file_bytes / self.dense_bytes,
+        })
+        return rows
+
+    def table(self) -> str:
+        """The report as printable text, one line per layer, then the total and the file's ratio."""
+        head = (f"{'layer':8} {'weights':>9} {'kept':>7} {'w bits':>7} {'w bits':>7} {'idx bits':>8} "
+                f"{'idx bits':>8} {'rate':>7} {'rate':>7}\n"
+                f"{'':8} {'':>9} {'(P)':>7} {'(P+Q)':>7} {'(+H)':>7} {'(P+Q)':>8} {'(+H)':>8} {'(P+Q)':>7} {'(+H)':>7}")
+        lines = [head, "-" * 79]
+        for r in self.rows():
+            lines.append(f"{r['layer']:8} {r['weights']:>9,} {r['kept_percent']:>6.2f}% {r['weight_bits']:>7.2f} "
+                         f"{r['weight_bits_huffman']:>7.2f} {r['index_bits']:>8.2f} {r['index_bits_huffman']:>8.2f} "
+                         f"{r['rate_percent']:>6.2f}% {r['rate_percent_huffman']:>6.2f}%")
+        lines.append(f"file: {self.file_bytes:,} bytes on disk; dense float32: {self.dense_bytes:,} bytes; "
+                     f"{self.ratio:.1f}x smaller")
+        return "\n".join(lines)
+
+
+def size_report(path: str | Path) -> FileSizeReport:
+    """Read a compressed file and report where its bytes go (the paper's Table 2 columns)."""
+    _, layers = read_compressed(path)
+    return FileSizeReport(Path(path), Path(path).stat().st_size, layers)
