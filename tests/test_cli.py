@@ -1,0 +1,105 @@
+import json
+
+import pytest
+import torch
+
+import vietai_compress.data
+import vietai_compress.pipeline
+from helpers import pattern_mnist_loaders
+from vietai_compress.cli import main
+from vietai_compress.pipeline import Settings, format_table
+
+
+@pytest.fixture
+def fake_data(monkeypatch):
+    """The pipeline and `evaluate` read a small synthetic MNIST-shaped set instead of MNIST."""
+    loaders = pattern_mnist_loaders()
+
+    def fake_loaders(*args, **kwargs):
+        return loaders
+
+    monkeypatch.setattr(vietai_compress.pipeline, "mnist_loaders", fake_loaders)
+    monkeypatch.setattr(vietai_compress.data, "mnist_loaders", fake_loaders)
+    return loaders
+
+
+def test_run_writes_everything_and_prints_one_table(tmp_path, fake_data, capsys):
+    assert main(["run", "--quick", "--out", str(tmp_path), "--bits", "4", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    folder = tmp_path / "quick"
+    results = json.loads((folder / "results.json").read_text())
+    assert {p.name for p in folder.iterdir()} == {"lenet300_base.pt", "lenet300_s2_retrained.pt",
+                                                  "lenet300_s2_b4.vcz", "results.json"}
+    stages = results["stages"]
+    assert [s["stage"].split(" ")[0] for s in stages] == ["base", "pruned", "retrained", "shared", "centroids",
+                                                         "compressed"]
+    assert stages[0]["bytes"] == 1_066_440 and stages[-1]["bytes"] == (folder / "lenet300_s2_b4.vcz").stat().st_size
+    assert stages[-1]["accuracy"] == stages[-2]["accuracy"]   # decoding changes nothing
+    assert stages[-1]["bytes"] < stages[-2]["bytes"] < stages[1]["bytes"] < stages[0]["bytes"]
+    assert results["outputs_identical"] and results["decode_seconds"] > 0
+    assert format_table(results) in out
+
+
+def test_run_reuses_the_base_model_unless_told(tmp_path, fake_data, monkeypatch, capsys):
+    main(["run", "--quick", "--out", str(tmp_path), "--no-progress"])
+    base = tmp_path / "quick" / "lenet300_base.pt"
+    first = base.stat().st_mtime_ns
+    main(["run", "--quick", "--out", str(tmp_path), "--no-progress"])
+    assert base.stat().st_mtime_ns == first
+    main(["run", "--quick", "--out", str(tmp_path), "--no-progress", "--retrain-base"])
+    assert base.stat().st_mtime_ns != first
+
+
+def test_inspect_and_evaluate_a_file(tmp_path, fake_data, capsys):
+    main(["run", "--quick", "--out", str(tmp_path), "--no-progress"])
+    results = json.loads((tmp_path / "quick" / "results.json").read_text())
+    capsys.readouterr()
+    path = results["file"]
+    assert main(["inspect", path]) == 0
+    assert "smaller" in capsys.readouterr().out
+    assert main(["evaluate", path]) == 0
+    assert f"{results['stages'][-1]['accuracy']:.2f}%" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["inspect", "missing.vcz"], ["evaluate", "missing.vcz"]])
+def test_a_missing_file_is_one_line_and_exit_1(argv, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.vcz" in err and "Traceback" not in err
+
+
+def test_a_corrupt_file_is_one_line_and_exit_1(tmp_path, capsys):
+    path = tmp_path / "bad.vcz"
+    path.write_bytes(b"not a model")
+    assert main(["inspect", str(path)]) == 1
+    assert "magic" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, code", [(["run", "--bits", "40"], 1), (["run", "--sensitivity", "-1"], 1),
+                                        (["run", "--model", "vgg"], 1), (["run", "--bits", "five"], 2),
+                                        (["compress"], 2), ([], 2)])
+def test_bad_arguments_are_one_line_and_nonzero(argv, code, capsys):
+    if code == 2:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+    else:
+        assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error" in err
+
+
+def test_settings_validate_their_values():
+    with pytest.raises(ValueError, match="sensitivity"):
+        Settings(sensitivity=float("nan"))
+    assert Settings(bits=3).bits == 3
+
+
+def test_python_dash_m_runs_the_same_command():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "vietai_compress", "inspect", "missing.vcz"],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "compressed file not found" in done.stderr

@@ -1,0 +1,86 @@
+"""The ``vietai-compress`` command: run the pipeline, inspect a compressed file, evaluate it.
+
+    vietai-compress run [--model lenet300] [--quick] [--sensitivity 2] [--bits 5] [--out artifacts/]
+    vietai-compress inspect FILE
+    vietai-compress evaluate FILE
+
+``python -m vietai_compress`` does the same. Errors print one line and exit with status 1 (2 for
+bad arguments), without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import is_quick
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of usage + message
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="vietai-compress", description="Deep Compression of LeNet-300-100 on MNIST.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="train, prune, retrain, share, fine-tune, encode, decode, verify")
+    run.add_argument("--model", default="lenet300", help="model to compress (default: lenet300)")
+    run.add_argument("--quick", action="store_true", default=None,
+                     help="quick mode: fewer epochs (default: the VIETAI_QUICK environment variable)")
+    run.add_argument("--sensitivity", type=float, default=2.0, help="pruning threshold = s x std (default: 2)")
+    run.add_argument("--bits", type=int, default=5, help="bits per shared weight, 1-16 (default: 5)")
+    run.add_argument("--out", type=Path, default=Path("artifacts"), help="output folder (default: artifacts/)")
+    run.add_argument("--retrain-base", action="store_true", help="train the base model even if one is saved")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    for name, text in (("inspect", "print where the bytes of a compressed file go"),
+                       ("evaluate", "decode a compressed file and print its MNIST test accuracy")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("file", type=Path)
+    return parser
+
+
+def _run(args) -> None:
+    from .pipeline import Settings, format_table, run_pipeline
+
+    settings = Settings(model=args.model, quick=is_quick() if args.quick is None else args.quick,
+                        sensitivity=args.sensitivity, bits=args.bits, out=args.out,
+                        reuse_base=not args.retrain_base, progress=not args.no_progress)
+    results = run_pipeline(settings)
+    print(format_table(results))
+
+
+def _inspect(args) -> None:
+    from .storage import size_report
+
+    print(size_report(args.file).table())
+
+
+def _evaluate(args) -> None:
+    from .config import get_device
+    from .data import mnist_loaders
+    from .models import build_model
+    from .storage import load_compressed, read_compressed
+    from .training import evaluate
+
+    model_name, _ = read_compressed(args.file)
+    model = build_model(model_name)
+    load_compressed(args.file, model)
+    _, test_loader = mnist_loaders(device=get_device())
+    result = evaluate(model, test_loader)
+    print(f"{args.file}: {model_name}, test accuracy {result.accuracy:.2f}% "
+          f"({result.correct}/{result.total} on {test_loader.source})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        {"run": _run, "inspect": _inspect, "evaluate": _evaluate}[args.command](args)
+    except (ValueError, TypeError, OSError, RuntimeError) as err:
+        print(f"vietai-compress: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
