@@ -154,3 +154,14 @@ def test_sharing_sweep_reports_every_setting_and_leaves_the_model_alone():
     for key, value in model.state_dict().items():
         assert torch.equal(value, state[key])
     assert "fine_tuned" not in sharing_sweep(model, [2], loader, test_loader, device="cpu", progress=False)[0]
+
+
+def test_a_tiny_weight_in_its_own_cluster_does_not_become_zero():
+    # a weight decayed to ~1e-38 during retraining; scikit-learn's centring would round its centroid to 0
+    values = np.array([-1.5, -1.0, -0.9, 1.0, 1.1, -4.2e-38, 2.0, 1.5, 0.7, -0.6, 0.3, -0.3] * 2)
+    centroids, labels = cluster_values(values, bits=3)
+    assert np.all(centroids[labels] != 0)
+    for c in range(len(centroids)):
+        members = values[labels == c]
+        if len(members):
+            assert centroids[c] == np.float32(members.mean())

@@ -96,9 +96,14 @@ def cluster_values(values: np.ndarray, bits: int, init: str = "linear", seed: in
     k = 2 ** bits
     start = initial_centroids(values, k, init, seed)
     start = start.reshape(-1, 1) if isinstance(start, np.ndarray) else start
-    kmeans = KMeans(n_clusters=k, init=start, n_init=1, random_state=seed)
-    kmeans.fit(values.reshape(-1, 1).astype(np.float64))
-    return kmeans.cluster_centers_.ravel().astype(np.float32), kmeans.labels_.astype(np.int64)
+    kmeans = KMeans(n_clusters=k, init=start, n_init=1, tol=0.0, random_state=seed)  # tol 0: run to convergence
+    labels = kmeans.fit(values.reshape(-1, 1).astype(np.float64)).labels_.astype(np.int64)
+    # Each centroid is the exact mean of its weights. KMeans centres the data internally, which rounds a
+    # tiny weight (say 1e-38, left by weight decay) in a cluster of its own to a centroid of exactly 0.
+    counts = np.bincount(labels, minlength=k)
+    sums = np.bincount(labels, weights=values, minlength=k)
+    centroids = np.where(counts > 0, sums / np.maximum(counts, 1), kmeans.cluster_centers_.ravel())
+    return centroids.astype(np.float32), labels
 
 
 @torch.no_grad()
