@@ -95,3 +95,10 @@ def test_symbols_outside_the_alphabet_or_without_code_are_errors():
 def test_entropy():
     assert entropy([1, 1, 1, 1]) == pytest.approx(2.0)
     assert entropy([5]) == 0.0
+
+
+def test_invalid_code_tables_are_refused():
+    with pytest.raises(ValueError, match="Kraft"):
+        HuffmanCode(np.array([1, 1, 1]))
+    with pytest.raises(ValueError, match="code lengths must be in"):
+        HuffmanCode(np.array([1, 200]))

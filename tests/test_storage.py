@@ -82,7 +82,8 @@ def test_file_is_much_smaller_than_dense(tmp_path):
     rows = report.rows()
     assert [r["layer"] for r in rows] == ["fc1", "fc2", "fc3", "total"]
     assert all(r["weight_bits"] == 4 for r in rows[:3])
-    assert all(r["weight_bits_huffman"] <= 4 + 1e-9 for r in rows[:3])  # Huffman never does worse
+    for row, layer in zip(rows, report.layers):  # Huffman never loses to 4 fixed bits,
+        assert row["weight_bits_huffman"] <= 4 + 8 / layer.n  # but the stream is padded to whole bytes
 
 
 def test_an_all_zero_layer_round_trips(tmp_path):

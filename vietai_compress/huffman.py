@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+MAX_CODE_LENGTH = 57  # decoding reads code windows as 64-bit integers
 
 def code_lengths(counts) -> np.ndarray:
     """Huffman code length of every symbol, from its count (array (A,), index = symbol).
@@ -75,6 +76,10 @@ class HuffmanCode:
 
     def __post_init__(self):
         self.lengths = np.asarray(self.lengths, dtype=np.int64)
+        if self.lengths.size and (self.lengths.min() < 0 or self.lengths.max() > MAX_CODE_LENGTH):
+            raise ValueError(f"code lengths must be in [0, {MAX_CODE_LENGTH}]")
+        if self.kraft_sum > 1.0:
+            raise ValueError("code lengths do not form a prefix code (Kraft sum > 1)")
         self.codes = canonical_codes(self.lengths)
 
     @property

@@ -61,6 +61,8 @@ def gaps_to_positions(symbols: np.ndarray, gap_bits: int) -> np.ndarray:
 # ---------------------------------------------------------------- writing
 def _string(text: str) -> bytes:
     raw = text.encode("utf-8")
+    if len(raw) > 255:
+        raise ValueError(f"names are limited to 255 bytes, got {text[:40]!r}...")
     return struct.pack("<B", len(raw)) + raw
 
 
