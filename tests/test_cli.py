@@ -78,6 +78,7 @@ def test_a_corrupt_file_is_one_line_and_exit_1(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, code", [(["run", "--bits", "40"], 1), (["run", "--sensitivity", "-1"], 1),
                                         (["run", "--model", "vgg"], 1), (["run", "--bits", "five"], 2),
+                                        (["run", "--fine-tune-epochs", "-1"], 1),
                                         (["compress"], 2), ([], 2)])
 def test_bad_arguments_are_one_line_and_nonzero(argv, code, capsys):
     if code == 2:
@@ -103,3 +104,11 @@ def test_python_dash_m_runs_the_same_command():
     done = subprocess.run([sys.executable, "-m", "vietai_compress", "inspect", "missing.vcz"],
                           capture_output=True, text=True)
     assert done.returncode == 1 and "compressed file not found" in done.stderr
+
+
+def test_run_without_fine_tuning_skips_that_stage(tmp_path, fake_data, capsys):
+    assert main(["run", "--quick", "--out", str(tmp_path), "--fine-tune-epochs", "0", "--no-progress"]) == 0
+    results = json.loads((tmp_path / "quick" / "results.json").read_text())
+    assert [s["stage"].split(" ")[0] for s in results["stages"]] == ["base", "pruned", "retrained", "shared",
+                                                                    "compressed"]
+    assert results["settings"]["fine_tune_epochs"] == 0

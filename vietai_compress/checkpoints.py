@@ -83,8 +83,8 @@ def shared_checkpoint_path(s: float = 2.0, bits: int = 5, quick: bool | None = N
     return artifacts_dir(quick) / f"lenet300_s{s:g}_b{bits}_shared.pt"
 
 
-def _expected_meta(quick: bool, train_loader) -> dict:
-    """What a checkpoint of this run must have been written with: mode, epochs and data source."""
+def run_meta(quick: bool, train_loader) -> dict:
+    """What a checkpoint of this run is written with and checked against: mode, epochs and data source."""
     return {"mode": mode_name(quick), "epochs": article_epochs(quick, len(train_loader)),
             "data": getattr(train_loader, "source", "tensors")}
 
@@ -111,7 +111,7 @@ def load_or_train_base_model(quick: bool | None = None, path: str | Path | None 
     path = Path(path) if path is not None else base_checkpoint_path(quick)
     device = device or get_device()
     train_loader, test_loader = loaders or mnist_loaders(ARTICLE_BATCH_SIZE, device=device, quick=quick)
-    expected = _expected_meta(quick, train_loader)
+    expected = run_meta(quick, train_loader)
     seed_everything()  # the same initial weights as notebook 01
     model = LeNet300100().to(device)
     if _matches(path, expected):
@@ -134,7 +134,7 @@ def load_or_retrain_pruned_model(s: float = 2.0, quick: bool | None = None, load
     path = retrained_checkpoint_path(s, quick)
     device = device or get_device()
     loaders = loaders or mnist_loaders(ARTICLE_BATCH_SIZE, device=device, quick=quick)
-    expected = {**_expected_meta(quick, loaders[0]), "s": float(s)}
+    expected = {**run_meta(quick, loaders[0]), "s": float(s)}
     model = LeNet300100().to(device)
     if _matches(path, expected):
         load_checkpoint(path, model)
@@ -160,7 +160,7 @@ def load_or_share_model(s: float = 2.0, bits: int = 5, quick: bool | None = None
     device = device or get_device()
     loaders = loaders or mnist_loaders(ARTICLE_BATCH_SIZE, device=device, quick=quick)
     epochs = fine_tune_epochs(quick, len(loaders[0]))
-    expected = {**_expected_meta(quick, loaders[0]), "s": float(s), "bits": bits, "fine_tune_epochs": epochs}
+    expected = {**run_meta(quick, loaders[0]), "s": float(s), "bits": bits, "fine_tune_epochs": epochs}
     model = LeNet300100().to(device)
     if _matches(path, expected):
         load_checkpoint(path, model)

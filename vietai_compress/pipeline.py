@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import load_or_train_base_model, save_checkpoint
+from .checkpoints import load_or_train_base_model, run_meta, save_checkpoint
 from .compression import model_size_report
 from .config import get_device, mode_name, seed_everything
 from .data import mnist_loaders
@@ -21,7 +21,7 @@ from .models import build_model
 from .pruning import check_number, prune_by_std
 from .quantization import check_bits, fine_tune_centroids, fine_tune_epochs, share_weights
 from .storage import load_compressed, save_compressed, size_report
-from .training import ARTICLE_BATCH_SIZE, article_epochs, evaluate, make_optimizer, train
+from .training import ARTICLE_BATCH_SIZE, article_epochs, check_epochs, evaluate, make_optimizer, train
 
 
 @dataclass
@@ -33,12 +33,15 @@ class Settings:
     sensitivity: float = 2.0
     bits: int = 5
     out: Path = Path("artifacts")
+    fine_tune_epochs: int | None = None  # None: 5 in full mode, one MNIST epoch of steps in quick mode
     reuse_base: bool = True
     progress: bool = True
 
     def __post_init__(self):
         self.sensitivity = check_number(self.sensitivity, "sensitivity", 0.0)
         self.bits = check_bits(self.bits)
+        if self.fine_tune_epochs is not None:
+            check_epochs(self.fine_tune_epochs)
         self.out = Path(self.out)
         build_model(self.model)  # raises for an unknown model name
 
@@ -87,13 +90,16 @@ def run_pipeline(settings: Settings) -> dict:
     train(model, train_loader, make_optimizer(model), epochs, device, settings.progress, desc="retraining")
     record("retrained (CSR)", model, model_size_report(model).total_bytes("pruned"))
     save_checkpoint(model, out / f"{settings.model}_s{settings.sensitivity:g}_retrained.pt",
-                    mode=mode_name(settings.quick), epochs=epochs, s=settings.sensitivity)
+                    **run_meta(settings.quick, train_loader), s=settings.sensitivity)
 
     codebooks = share_weights(model, settings.bits)
     record(f"shared ({settings.bits} bits, CSR)", model, model_size_report(model, codebooks).total_bytes("shared"))
-    ft_epochs = fine_tune_epochs(settings.quick, len(train_loader))
-    fine_tune_centroids(model, codebooks, train_loader, ft_epochs, device=device, progress=settings.progress)
-    record("centroids fine-tuned", model, model_size_report(model, codebooks).total_bytes("shared"))
+    ft_epochs = settings.fine_tune_epochs
+    if ft_epochs is None:
+        ft_epochs = fine_tune_epochs(settings.quick, len(train_loader))
+    if ft_epochs:
+        fine_tune_centroids(model, codebooks, train_loader, ft_epochs, device=device, progress=settings.progress)
+        record(f"centroids fine-tuned ({ft_epochs} ep)", model, model_size_report(model, codebooks).total_bytes("shared"))
 
     path = save_compressed(model, out / f"{settings.model}_s{settings.sensitivity:g}_b{settings.bits}.vcz", codebooks)
     start = time.perf_counter()
@@ -134,5 +140,5 @@ def format_table(results: dict) -> str:
         lines.append(f"{s['stage']:28} {s['accuracy']:>8.2f}% {s['nonzeros']:>9,} {s['bytes']:>11,} "
                      f"{s['ratio']:>7.1f}x")
     lines.append(f"decoded {results['file']} in {results['decode_seconds'] * 1000:.0f} ms; "
-                 f"outputs identical to the fine-tuned model: {results['outputs_identical']}")
+                 f"outputs identical to the model before encoding: {results['outputs_identical']}")
     return "\n".join(lines)
