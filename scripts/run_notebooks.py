@@ -9,6 +9,7 @@ Kernels start in notebooks/ and inherit this environment (VIETAI_DATA, VIETAI_AR
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import sys
 import time
@@ -22,6 +23,29 @@ sys.path.insert(0, str(ROOT))
 from vietai_compress.fileio import atomic_write_text  # noqa: E402
 
 
+def _bar_text(state: dict, model_id: str) -> str | None:
+    """The final text of a tqdm widget (an HBox of description, progress bar, postfix), or None."""
+    model = state.get(model_id, {}).get("state", {})
+    children = [state.get(child.removeprefix("IPY_MODEL_"), {}).get("state", {}) for child in model.get("children", [])]
+    if len(children) != 3:
+        return None
+    left, bar, right = children  # "desc: 100%", the bar, " n/total [time, rate, postfix]"
+    filled = round(10 * bar.get("value", 0) / (bar.get("max") or 1))
+    text = f"{left.get('value', '')}|{'█' * filled}{' ' * (10 - filled)}|{right.get('value', '')}"
+    return html.unescape(text).replace("\u2007", " ")
+
+
+def show_final_progress(notebook) -> None:
+    """Give each progress-bar widget output the bar's final text, for viewers that cannot render widgets."""
+    state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get("application/vnd.jupyter.widget-view+json")
+            text = _bar_text(state, view["model_id"]) if view else None
+            if text:
+                output["data"]["text/plain"] = text
+
+
 def run(path: Path) -> float:
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=None, kernel_name="python3",
@@ -29,6 +53,7 @@ def run(path: Path) -> float:
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
+    show_final_progress(notebook)
     atomic_write_text(path, nbformat.writes(notebook) + "\n")
     return seconds
 

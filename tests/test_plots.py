@@ -42,3 +42,19 @@ def test_sensitivity_plot_has_one_line_per_layer():
 def test_bars_are_labelled():
     fig = plots.plot_bars(["a", "b"], [3, 4.5], "title", "count")
     assert fig.axes[0].get_title() == "title" and len(fig.axes[0].patches) == 2
+
+
+def test_accuracy_vs_bits_has_a_tick_per_bit():
+    fig = plots.plot_accuracy_vs_bits([1, 2, 3], {"a": [50, 90, 95], "b": [60, 92, 96]}, baseline=97)
+    assert list(fig.axes[0].get_xticks()) == [1, 2, 3] and len(fig.axes[0].lines) == 3
+
+
+def test_other_figures_draw_without_error():
+    import numpy as np
+
+    plots.plot_centroids(torch.tensor([0.0, 0.5, -0.5, 0.6]), torch.tensor([-0.5, 0.55]), "fc1")
+    plots.plot_grouped_bars(["2 bit", "3 bit"], {"linear": [90, 95], "random": [91, 94]}, "t", "acc")
+    plots.plot_cluster_example(np.arange(16.0).reshape(4, 4), np.arange(16).reshape(4, 4) % 4, np.arange(4.0))
+    fig = plots.plot_size_breakdown({"dense": {"values": 100.0, "bias": 1.0}, "pruned": {"values": 10.0}})
+    assert len(fig.axes) == 2
+    plots.plot_symbol_histograms({"a": np.array([3, 1]), "b": np.array([1, 1, 2])})

@@ -66,19 +66,27 @@ def plot_weight_histograms(before: torch.Tensor, after: torch.Tensor, name: str,
     return fig
 
 
-def plot_sensitivity(scan: dict[str, Sequence[float]], s_values: Sequence[float], baseline: float | None = None):
-    """Accuracy against s, one line per layer pruned alone (notebook 02)."""
+def _accuracy_lines(x: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, title: str,
+                    baseline: float | None, baseline_label: str):
+    """Test accuracy (%) against x, one line per series, with an optional dotted baseline."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, accuracies in scan.items():
-        ax.plot(s_values, accuracies, marker="o", label=name)
+    for label, accuracies in series.items():
+        ax.plot(x, accuracies, marker="o", label=label)
     if baseline is not None:
-        ax.axhline(baseline, color="gray", linestyle=":", label="chưa cắt tỉa")
-    ax.set_xlabel("s (ngưỡng = s × độ lệch chuẩn)")
+        ax.axhline(baseline, color="gray", linestyle=":", label=baseline_label)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("độ chính xác trên tập test (%)")
-    ax.set_title("Độ nhạy của từng lớp khi cắt tỉa riêng lớp đó (không huấn luyện lại)")
+    ax.set_title(title)
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def plot_sensitivity(scan: dict[str, Sequence[float]], s_values: Sequence[float], baseline: float | None = None):
+    """Accuracy against s, one line per layer pruned alone (notebook 02)."""
+    return _accuracy_lines(s_values, scan, "s (ngưỡng = s × độ lệch chuẩn)",
+                           "Độ nhạy của từng lớp khi cắt tỉa riêng lớp đó (không huấn luyện lại)",
+                           baseline, "chưa cắt tỉa")
 
 
 def plot_bars(labels: Sequence[str], values: Sequence[float], title: str, ylabel: str, log: bool = False):
@@ -112,17 +120,9 @@ def plot_centroids(weights: torch.Tensor, centroids: torch.Tensor, name: str):
 
 def plot_accuracy_vs_bits(bits: Sequence[int], series: dict[str, Sequence[float]], baseline: float | None = None):
     """Accuracy against bits per weight, one line per setting (notebook 04)."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for label, accuracies in series.items():
-        ax.plot(bits, accuracies, marker="o", label=label)
-    if baseline is not None:
-        ax.axhline(baseline, color="gray", linestyle=":", label="trước khi chia sẻ")
-    ax.set_xlabel("số bit mỗi trọng số (k = 2^bit tâm cụm)")
-    ax.set_ylabel("độ chính xác trên tập test (%)")
-    ax.set_title("Độ chính xác theo số bit")
-    ax.set_xticks(list(bits))
-    ax.legend()
-    fig.tight_layout()
+    fig = _accuracy_lines(bits, series, "số bit mỗi trọng số (k = 2^bit tâm cụm)", "Độ chính xác theo số bit",
+                          baseline, "trước khi chia sẻ")
+    fig.axes[0].set_xticks(list(bits))
     return fig
 
 
