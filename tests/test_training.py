@@ -92,3 +92,26 @@ def test_cosine_schedule_lowers_the_lr_each_epoch_and_restores_it():
     seen.clear()
     train(model, loader, optimizer, 2, "cpu", progress=False, cosine=False)
     assert seen == [0.01, 0.01]
+
+
+def test_an_interrupted_run_restores_the_lr():
+    model = tiny_masked_mlp()
+    optimizer = make_optimizer(model, lr=0.01)
+    batch = next(iter(blob_loaders()[0]))
+
+    class InterruptedInThirdEpoch:  # by then the cosine schedule has lowered the lr
+        passes = 0
+
+        def __len__(self):
+            return 1
+
+        def __iter__(self):
+            self.passes += 1
+            if self.passes == 3:
+                assert optimizer.param_groups[0]["lr"] < 0.01
+                raise KeyboardInterrupt
+            return iter([batch])
+
+    with pytest.raises(KeyboardInterrupt):
+        train(model, InterruptedInThirdEpoch(), optimizer, 4, "cpu", progress=False)
+    assert optimizer.param_groups[0]["lr"] == 0.01

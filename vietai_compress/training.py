@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .config import get_device
 from .models import masked_layers
 
-# The article's recipe: Adam, lr 1e-3, weight decay 1e-4, batch 128, 100 epochs (1 in quick mode).
+# The article's recipe: Adam, lr 1e-3, weight decay 1e-4, batch 128, 100 epochs (quick mode: see article_epochs).
 # `train` adds a cosine learning-rate schedule on top (notebook 01 explains why).
 ARTICLE_LR = 1e-3
 ARTICLE_WEIGHT_DECAY = 1e-4
@@ -88,33 +88,40 @@ def train(model: nn.Module, loader, optimizer: torch.optim.Optimizer, epochs: in
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     history = {"loss": [], "test_accuracy": []}
     bar = tqdm(total=epochs * len(loader), desc=desc, disable=not progress, unit="batch")
-    for epoch in range(epochs):
-        model.train()
-        if cosine:
-            for group, lr in zip(optimizer.param_groups, base_lrs):
-                group["lr"] = lr * cosine_factor(epoch, epochs)
-        total_loss, batches = 0.0, 0
-        for images, labels in loader:
-            images, labels = images.to(device), labels.to(device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.nll_loss(model(images), labels)
-            loss.backward()
-            optimizer.step()
-            if remask:
-                apply_masks_(model)
-            total_loss += loss.item()
-            batches += 1
-            bar.update(1)
-        history["loss"].append(total_loss / max(batches, 1))
-        postfix = {"epoch": f"{epoch + 1}/{epochs}", "loss": f"{history['loss'][-1]:.4f}"}
-        if eval_loader is not None:
-            history["test_accuracy"].append(evaluate(model, eval_loader, device).accuracy)
-            postfix["test_acc"] = f"{history['test_accuracy'][-1]:.2f}%"
-        bar.set_postfix(postfix)
-    bar.close()
-    for group, lr in zip(optimizer.param_groups, base_lrs):
-        group["lr"] = lr
+    try:  # the lr is restored even when training is interrupted (Ctrl+C in a notebook)
+        for epoch in range(epochs):
+            if cosine:
+                for group, lr in zip(optimizer.param_groups, base_lrs):
+                    group["lr"] = lr * cosine_factor(epoch, epochs)
+            history["loss"].append(_train_epoch(model, loader, optimizer, device, remask, bar))
+            postfix = {"epoch": f"{epoch + 1}/{epochs}", "loss": f"{history['loss'][-1]:.4f}"}
+            if eval_loader is not None:
+                history["test_accuracy"].append(evaluate(model, eval_loader, device).accuracy)
+                postfix["test_acc"] = f"{history['test_accuracy'][-1]:.2f}%"
+            bar.set_postfix(postfix)
+    finally:
+        bar.close()
+        for group, lr in zip(optimizer.param_groups, base_lrs):
+            group["lr"] = lr
     return history
+
+
+def _train_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, device, remask: bool, bar) -> float:
+    """One pass over ``loader``; returns the mean loss. Pruned weights are re-masked after every step."""
+    model.train()
+    total_loss, batches = 0.0, 0
+    for images, labels in loader:
+        images, labels = images.to(device), labels.to(device)
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.nll_loss(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        if remask:
+            apply_masks_(model)
+        total_loss += loss.item()
+        batches += 1
+        bar.update(1)
+    return total_loss / max(batches, 1)
 
 
 @torch.no_grad()
