@@ -78,7 +78,7 @@ def test_a_corrupt_file_is_one_line_and_exit_1(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, code", [(["run", "--bits", "40"], 1), (["run", "--sensitivity", "-1"], 1),
                                         (["run", "--model", "vgg"], 1), (["run", "--bits", "five"], 2),
-                                        (["run", "--fine-tune-epochs", "-1"], 1),
+                                        (["run", "--fine-tune-epochs", "-1"], 1), (["run", "--rounds", "0"], 1),
                                         (["compress"], 2), ([], 2)])
 def test_bad_arguments_are_one_line_and_nonzero(argv, code, capsys):
     if code == 2:
@@ -112,3 +112,16 @@ def test_run_without_fine_tuning_skips_that_stage(tmp_path, fake_data, capsys):
     assert [s["stage"].split(" ")[0] for s in results["stages"]] == ["base", "pruned", "retrained", "shared",
                                                                     "compressed"]
     assert results["settings"]["fine_tune_epochs"] == 0
+
+
+def test_run_in_rounds_ends_on_the_one_shot_sparsity(tmp_path, fake_data, capsys):
+    main(["run", "--quick", "--out", str(tmp_path), "--fine-tune-epochs", "0", "--no-progress"])
+    one_shot = json.loads((tmp_path / "quick" / "results.json").read_text())
+    assert main(["run", "--quick", "--out", str(tmp_path), "--fine-tune-epochs", "0", "--rounds", "3",
+                 "--no-progress"]) == 0
+    results = json.loads((tmp_path / "quick" / "results.json").read_text())
+    assert [s["stage"].split(" ")[0] for s in results["stages"]] == ["base", "pruned", "shared", "compressed"]
+    assert results["stages"][1]["stage"] == "pruned + retrained, 3 rounds"
+    assert results["stages"][1]["nonzeros"] == one_shot["stages"][1]["nonzeros"]
+    assert results["file"].endswith("lenet300_s2_r3_b5.vcz") and results["outputs_identical"]
+    assert (tmp_path / "quick" / "lenet300_s2_r3_retrained.pt").exists()

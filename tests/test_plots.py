@@ -58,3 +58,11 @@ def test_other_figures_draw_without_error():
     fig = plots.plot_size_breakdown({"dense": {"values": 100.0, "bias": 1.0}, "pruned": {"values": 10.0}})
     assert len(fig.axes) == 2
     plots.plot_symbol_histograms({"a": np.array([3, 1]), "b": np.array([1, 1, 2])})
+
+
+def test_iterative_pruning_plot_marks_the_one_shot_point_at_the_final_count():
+    fig = plots.plot_iterative_pruning([1000, 300, 100], [98.5, 98.4, 98.3], 98.1, baseline=98.4)
+    ax = fig.axes[0]
+    assert _labelled(ax) and ax.get_xscale() == "log" and ax.xaxis_inverted()
+    assert list(ax.lines[0].get_ydata()) == [98.5, 98.4, 98.3]
+    assert ax.collections[0].get_offsets().tolist() == [[100, 98.1]]

@@ -9,8 +9,9 @@ import torch.nn as nn
 from helpers import blob_loaders, tiny_masked_mlp
 from vietai_compress.models import LeNet300100, masked_layers
 from vietai_compress.pruning import (layer_std, print_nonzeros, prune_by_percentile, prune_by_std,
-                                     prune_by_std_torch, sensitivity_scan, sparsity_report)
-from vietai_compress.training import evaluate
+                                     prune_by_std_torch, prune_iteratively, prune_to_counts, round_counts,
+                                     sensitivity_scan, sparsity_report, split_epochs, std_kept_counts)
+from vietai_compress.training import evaluate, make_optimizer, train
 
 
 def test_prune_by_std_uses_s_times_numpy_std_per_layer():
@@ -131,3 +132,82 @@ def test_sensitivity_scan_leaves_the_model_alone():
 def test_layer_std_is_the_population_std():
     w = torch.tensor([1.0, 2.0, 3.0, 4.0])
     assert layer_std(w) == pytest.approx(np.std([1, 2, 3, 4]))
+
+
+def test_std_kept_counts_predicts_prune_by_std_without_touching_the_model():
+    model = tiny_masked_mlp()
+    before = copy.deepcopy(model.state_dict())
+    counts = std_kept_counts(model, 1.0)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    records = prune_by_std(model, 1.0)
+    assert counts == {r.name: r.kept for r in records}
+
+
+def test_prune_to_counts_keeps_the_largest_surviving_weights():
+    model = tiny_masked_mlp()
+    prune_by_percentile(model, 50)
+    first = masked_layers(model)[0][1]
+    old_mask = first.mask.clone()
+    with torch.no_grad():  # a pruned weight that grew large must stay pruned
+        first.weight[old_mask == 0] = 100.0
+    second_mask = masked_layers(model)[1][1].mask.clone()
+    original = first.weight.detach().clone()
+    records = prune_to_counts(model, {"0": 5})
+    assert records[0].kept == 5 and int(first.mask.sum()) == 5
+    assert torch.all(first.mask <= old_mask)
+    alive_magnitudes = original[old_mask == 1].abs()
+    assert torch.equal(first.weight[first.mask == 1].abs().sort().values, alive_magnitudes.sort().values[-5:])
+    assert torch.all(first.weight[first.mask == 0] == 0)
+    assert records[0].threshold == alive_magnitudes.sort().values[-5].item()
+    assert torch.equal(masked_layers(model)[1][1].mask, second_mask)  # only layer "0" was named
+
+
+@pytest.mark.parametrize("counts, error", [({"0": -1}, ValueError), ({"0": 65}, ValueError),
+                                           ({"0": 2.0}, TypeError), ({"fc9": 1}, ValueError)])
+def test_prune_to_counts_rejects_bad_counts(counts, error):
+    with pytest.raises(error, match="counts|layers"):
+        prune_to_counts(tiny_masked_mlp(), counts)
+
+
+def test_prune_to_counts_zero_removes_the_whole_layer():
+    model = tiny_masked_mlp()
+    prune_to_counts(model, {"2": 0})
+    assert torch.all(masked_layers(model)[1][1].weight == 0)
+
+
+def test_round_counts_fall_geometrically_to_exactly_the_target():
+    schedule = round_counts({"a": 1000, "b": 10}, {"a": 125, "b": 10}, 3)
+    assert schedule == [{"a": 500, "b": 10}, {"a": 250, "b": 10}, {"a": 125, "b": 10}]
+    assert round_counts({"a": 7}, {"a": 3}, 1) == [{"a": 3}]
+
+
+@pytest.mark.parametrize("args", [({"a": 5}, {"a": 6}, 2), ({"a": 5}, {"b": 1}, 2), ({"a": 5}, {"a": 1}, 0)])
+def test_round_counts_rejects_bad_input(args):
+    with pytest.raises(ValueError, match="target|rounds|layers"):
+        round_counts(*args)
+
+
+def test_split_epochs_shares_every_epoch_and_gives_each_round_one():
+    assert split_epochs(100, 3) == [34, 33, 33]
+    assert split_epochs(1, 3) == [1, 1, 1]
+    assert sum(split_epochs(7, 2)) == 7
+    with pytest.raises(ValueError, match="rounds"):
+        split_epochs(5, 0)
+    with pytest.raises(ValueError, match="epochs"):
+        split_epochs(-1, 2)
+
+
+def test_prune_iteratively_ends_on_the_one_shot_counts():
+    train_loader, test_loader = blob_loaders()
+    model = tiny_masked_mlp()
+    train(model, train_loader, make_optimizer(model, lr=0.01), 5, "cpu", progress=False)
+    target = std_kept_counts(model, 1.0)
+    history = prune_iteratively(model, 1.0, 3, train_loader, 6, device="cpu", progress=False,
+                                eval_loader=test_loader)
+    assert [h.epochs for h in history] == [2, 2, 2]
+    assert [h.kept for h in history] == sorted((h.kept for h in history), reverse=True)
+    assert history[-1].kept == sum(target.values())
+    for name, layer in masked_layers(model):
+        assert int(layer.mask.sum()) == target[name]
+        assert torch.all(layer.weight[layer.mask == 0] == 0)
+    assert history[-1].accuracy > 90.0

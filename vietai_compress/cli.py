@@ -1,7 +1,7 @@
 """The ``vietai-compress`` command: run the pipeline, inspect a compressed file, evaluate it.
 
-    vietai-compress run [--model lenet300] [--quick] [--sensitivity 2] [--bits 5] [--fine-tune-epochs 5]
-                        [--out artifacts/] [--retrain-base]
+    vietai-compress run [--model lenet300] [--quick] [--sensitivity 2] [--rounds 1] [--bits 5]
+                        [--fine-tune-epochs 5] [--out artifacts/] [--retrain-base]
     vietai-compress inspect FILE
     vietai-compress evaluate FILE
 
@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", default=None,
                      help="quick mode: fewer epochs (default: the VIETAI_QUICK environment variable)")
     run.add_argument("--sensitivity", type=float, default=2.0, help="pruning threshold = s x std (default: 2)")
+    run.add_argument("--rounds", type=int, default=1,
+                     help="prune + retrain in this many rounds, same final sparsity and epochs (default: 1)")
     run.add_argument("--bits", type=int, default=5, help="bits per shared weight, 1-16 (default: 5)")
     run.add_argument("--fine-tune-epochs", type=int, default=None,
                      help="epochs of centroid fine-tuning, 0 to skip (default: 5; fewer in quick mode)")
@@ -47,8 +49,8 @@ def _run(args) -> None:
     from .pipeline import Settings, format_table, run_pipeline
 
     settings = Settings(model=args.model, quick=is_quick() if args.quick is None else args.quick,
-                        sensitivity=args.sensitivity, bits=args.bits, fine_tune_epochs=args.fine_tune_epochs,
-                        out=args.out,
+                        sensitivity=args.sensitivity, rounds=args.rounds, bits=args.bits,
+                        fine_tune_epochs=args.fine_tune_epochs, out=args.out,
                         reuse_base=not args.retrain_base, progress=not args.no_progress)
     results = run_pipeline(settings)
     print(format_table(results))

@@ -1,6 +1,7 @@
 """The whole Deep Compression pipeline in one call, as run by ``vietai-compress run``.
 
-train (or reuse) -> prune -> retrain -> share weights -> fine-tune centroids -> encode -> decode -> verify.
+train (or reuse) -> prune -> retrain (once, or in several rounds) -> share weights -> fine-tune centroids
+-> encode -> decode -> verify.
 Each step is a helper taught in notebooks 01-06; this module only chains them and measures.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .config import get_device, mode_name, seed_everything
 from .data import mnist_loaders
 from .fileio import atomic_write_text
 from .models import build_model
-from .pruning import check_number, prune_by_std
+from .pruning import check_number, check_rounds, prune_by_std, prune_iteratively
 from .quantization import check_bits, fine_tune_centroids, fine_tune_epochs, share_weights
 from .storage import load_compressed, save_compressed, size_report
 from .training import ARTICLE_BATCH_SIZE, article_epochs, check_epochs, evaluate, make_optimizer, train
@@ -32,6 +33,7 @@ class Settings:
     quick: bool = False
     sensitivity: float = 2.0
     bits: int = 5
+    rounds: int = 1  # prune + retrain rounds; 1 is the article's one-shot pruning
     out: Path = Path("artifacts")
     fine_tune_epochs: int | None = None  # None: 5 in full mode, one MNIST epoch of steps in quick mode
     reuse_base: bool = True
@@ -40,6 +42,7 @@ class Settings:
     def __post_init__(self):
         self.sensitivity = check_number(self.sensitivity, "sensitivity", 0.0)
         self.bits = check_bits(self.bits)
+        check_rounds(self.rounds)
         if self.fine_tune_epochs is not None:
             check_epochs(self.fine_tune_epochs)
         self.out = Path(self.out)
@@ -85,12 +88,18 @@ def run_pipeline(settings: Settings) -> dict:
     dense_bytes = model_size_report(model).total_bytes("dense")
     record("base (dense float32)", model, dense_bytes)
 
-    prune_by_std(model, settings.sensitivity)
-    record(f"pruned (s = {settings.sensitivity:g}, CSR)", model, model_size_report(model).total_bytes("pruned"))
-    train(model, train_loader, make_optimizer(model), epochs, device, settings.progress, desc="retraining")
-    record("retrained (CSR)", model, model_size_report(model).total_bytes("pruned"))
-    save_checkpoint(model, out / f"{settings.model}_s{settings.sensitivity:g}_retrained.pt",
-                    **run_meta(settings.quick, train_loader), s=settings.sensitivity)
+    name = f"{settings.model}_s{settings.sensitivity:g}" + (f"_r{settings.rounds}" if settings.rounds > 1 else "")
+    if settings.rounds == 1:
+        prune_by_std(model, settings.sensitivity)
+        record(f"pruned (s = {settings.sensitivity:g}, CSR)", model, model_size_report(model).total_bytes("pruned"))
+        train(model, train_loader, make_optimizer(model), epochs, device, settings.progress, desc="retraining")
+        record("retrained (CSR)", model, model_size_report(model).total_bytes("pruned"))
+    else:
+        prune_iteratively(model, settings.sensitivity, settings.rounds, train_loader, epochs, device,
+                          settings.progress)
+        record(f"pruned + retrained, {settings.rounds} rounds", model, model_size_report(model).total_bytes("pruned"))
+    save_checkpoint(model, out / f"{name}_retrained.pt", **run_meta(settings.quick, train_loader),
+                    s=settings.sensitivity, rounds=settings.rounds)
 
     codebooks = share_weights(model, settings.bits)
     record(f"shared ({settings.bits} bits, CSR)", model, model_size_report(model, codebooks).total_bytes("shared"))
@@ -101,7 +110,7 @@ def run_pipeline(settings: Settings) -> dict:
         fine_tune_centroids(model, codebooks, train_loader, ft_epochs, device=device, progress=settings.progress)
         record(f"centroids fine-tuned ({ft_epochs} ep)", model, model_size_report(model, codebooks).total_bytes("shared"))
 
-    path = save_compressed(model, out / f"{settings.model}_s{settings.sensitivity:g}_b{settings.bits}.vcz", codebooks)
+    path = save_compressed(model, out / f"{name}_b{settings.bits}.vcz", codebooks)
     start = time.perf_counter()
     decoded = build_model(settings.model)
     load_compressed(path, decoded)

@@ -89,6 +89,20 @@ def plot_sensitivity(scan: dict[str, Sequence[float]], s_values: Sequence[float]
                            baseline, "chưa cắt tỉa")
 
 
+def plot_iterative_pruning(kept: Sequence[int], accuracies: Sequence[float], one_shot_accuracy: float,
+                           baseline: float | None = None):
+    """Accuracy after each prune + retrain round against the weights kept, and one-shot pruning (notebook 03)."""
+    fig = _accuracy_lines(kept, {"cắt tỉa lặp (sau mỗi vòng)": accuracies}, "số trọng số khác 0 (thang log)",
+                          "Cắt tỉa lặp và cắt tỉa một lần, cùng số trọng số cuối", baseline, "mô hình gốc")
+    ax = fig.axes[0]
+    ax.scatter([kept[-1]], [one_shot_accuracy], marker="*", s=200, color="tab:red", zorder=3,
+               label="cắt tỉa một lần")
+    ax.set_xscale("log")
+    ax.invert_xaxis()  # read left to right as pruning goes on
+    ax.legend()
+    return fig
+
+
 def plot_bars(labels: Sequence[str], values: Sequence[float], title: str, ylabel: str, log: bool = False):
     """A labelled bar chart (e.g. pruned weights that drifted away from 0, sizes per stage)."""
     fig, ax = plt.subplots(figsize=(7, 3.8))

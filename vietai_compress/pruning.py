@@ -1,6 +1,7 @@
 """Magnitude pruning: the article's s x std rule, percentiles, sparsity reports.
 
-Taught in notebook 02_pruning. Masks only ever lose ones: pruning twice never revives a weight.
+Taught in notebook 02_pruning; iterative pruning (several prune + retrain rounds) in 03_retraining.
+Masks only ever lose ones: pruning twice never revives a weight.
 """
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ import torch.nn.utils.prune as torch_prune
 from tqdm.auto import tqdm
 
 from .models import masked_layers
-from .training import evaluate
+from .training import check_epochs, evaluate, make_optimizer, train
 
 __all__ = [
     "masked_layers", "PruneRecord", "prune_by_std", "prune_by_percentile", "layer_std",
     "SparsityReport", "sparsity_report", "print_nonzeros", "StdPruningMethod",
-    "prune_by_std_torch", "sensitivity_scan",
+    "prune_by_std_torch", "sensitivity_scan", "std_kept_counts", "prune_to_counts", "round_counts",
+    "split_epochs", "PruningRound", "prune_iteratively",
 ]
 
 
@@ -195,3 +197,105 @@ def sensitivity_scan(model: nn.Module, loader, s_values: Iterable[float], device
             bar.update(1)
     bar.close()
     return scan
+
+
+@torch.no_grad()
+def std_kept_counts(model: nn.Module, s: float) -> dict[str, int]:
+    """How many weights of each masked layer ``prune_by_std(model, s)`` would keep; ``model`` is unchanged."""
+    s = check_number(s, "s", 0.0)
+    return {name: int(((layer.weight.abs() >= s * layer_std(layer.weight)) & layer.mask.bool()).sum().item())
+            for name, layer in _require_masked_layers(model)}
+
+
+def _check_count(count, argument: str, high: int) -> int:
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise TypeError(f"{argument} must be an int, got {type(count).__name__}")
+    if not 0 <= count <= high:
+        raise ValueError(f"{argument} must be in [0, {high}] (the weights still alive), got {count}")
+    return count
+
+
+@torch.no_grad()
+def prune_to_counts(model: nn.Module, counts: dict[str, int]) -> list[PruneRecord]:
+    """Keep only the ``counts[name]`` largest-magnitude surviving weights of each named masked layer.
+
+    Exact counts (``topk``), unlike a threshold, so several rounds can end on exactly the counts
+    a one-shot ``prune_by_std`` keeps. Already pruned weights stay pruned, however large they grew.
+    """
+    records = []
+    for name, layer in _require_masked_layers(model, counts):
+        alive = int(layer.mask.count_nonzero().item())
+        k = _check_count(counts[name], f"counts[{name!r}]", alive)
+        magnitude = layer.weight.abs().masked_fill(layer.mask == 0, -1.0).flatten()
+        values, kept = magnitude.topk(k)
+        keep = torch.zeros_like(magnitude)
+        keep[kept] = 1.0
+        layer.mask.mul_(keep.view_as(layer.mask))
+        layer.weight.mul_(layer.mask)
+        threshold = values[-1].item() if k else math.inf
+        records.append(PruneRecord(name, threshold, k, layer.mask.numel()))
+    return records
+
+
+def check_rounds(rounds) -> int:
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be an int >= 1, got {rounds!r}")
+    return rounds
+
+
+def round_counts(start: dict[str, int], target: dict[str, int], rounds: int) -> list[dict[str, int]]:
+    """Weights each layer keeps after every round, falling geometrically from ``start`` to ``target``.
+
+    Round r of R keeps ``start * (target / start) ** (r / R)``, so every round removes the same share of
+    the weights still alive; the last round keeps exactly ``target``.
+    """
+    check_rounds(rounds)
+    if set(start) != set(target):
+        raise ValueError(f"start and target must name the same layers, got {sorted(start)} and {sorted(target)}")
+    for name in target:
+        _check_count(target[name], f"target[{name!r}]", start[name])
+    schedule = []
+    for r in range(1, rounds + 1):
+        schedule.append({name: round(n * (target[name] / n) ** (r / rounds)) if n else 0
+                         for name, n in start.items()})
+    schedule[-1] = dict(target)
+    return schedule
+
+
+def split_epochs(epochs: int, rounds: int) -> list[int]:
+    """Share ``epochs`` between ``rounds`` as evenly as possible, earlier rounds first; at least 1 each."""
+    check_epochs(epochs)
+    check_rounds(rounds)
+    share, extra = divmod(epochs, rounds)
+    return [max(1, share + (r < extra)) for r in range(rounds)]
+
+
+@dataclass
+class PruningRound:
+    """One round of ``prune_iteratively``: weights kept (all masked layers), epochs retrained, accuracy."""
+
+    round: int
+    kept: int
+    epochs: int
+    accuracy: float | None
+
+
+def prune_iteratively(model: nn.Module, s: float, rounds: int, loader, epochs: int, device=None,
+                      progress: bool = True, eval_loader=None) -> list[PruningRound]:
+    """Reach the sparsity of ``prune_by_std(model, s)`` in ``rounds`` prune + retrain rounds.
+
+    Each layer ends with exactly as many weights as the one-shot rule keeps on the model given; the
+    ``epochs`` of retraining are shared between the rounds (``split_epochs``), each with a fresh Adam.
+    Han et al. (2015) found that pruning a little at a time loses less accuracy. Images (B, 1, 28, 28)
+    from ``loader``; the accuracy of each round is measured only when ``eval_loader`` is given.
+    """
+    target = std_kept_counts(model, s)
+    start = {name: int(layer.mask.count_nonzero().item()) for name, layer in _require_masked_layers(model)}
+    history = []
+    for r, (counts, round_epochs) in enumerate(zip(round_counts(start, target, rounds),
+                                                   split_epochs(epochs, rounds)), start=1):
+        prune_to_counts(model, counts)
+        train(model, loader, make_optimizer(model), round_epochs, device, progress, desc=f"round {r}/{rounds}")
+        accuracy = evaluate(model, eval_loader, device).accuracy if eval_loader is not None else None
+        history.append(PruningRound(r, sum(counts.values()), round_epochs, accuracy))
+    return history
