@@ -191,6 +191,7 @@ def test_split_epochs_shares_every_epoch_and_gives_each_round_one():
     assert split_epochs(100, 3) == [34, 33, 33]
     assert split_epochs(1, 3) == [1, 1, 1]
     assert sum(split_epochs(7, 2)) == 7
+    assert split_epochs(0, 2) == [0, 0]
     with pytest.raises(ValueError, match="rounds"):
         split_epochs(5, 0)
     with pytest.raises(ValueError, match="epochs"):

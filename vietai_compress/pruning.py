@@ -263,9 +263,14 @@ def round_counts(start: dict[str, int], target: dict[str, int], rounds: int) -> 
 
 
 def split_epochs(epochs: int, rounds: int) -> list[int]:
-    """Share ``epochs`` between ``rounds`` as evenly as possible, earlier rounds first; at least 1 each."""
+    """Share ``epochs`` between ``rounds`` as evenly as possible, earlier rounds first.
+
+    Each round gets at least 1 epoch (so the total can exceed ``epochs``), unless ``epochs`` is 0.
+    """
     check_epochs(epochs)
     check_rounds(rounds)
+    if epochs == 0:
+        return [0] * rounds
     share, extra = divmod(epochs, rounds)
     return [max(1, share + (r < extra)) for r in range(rounds)]
 
