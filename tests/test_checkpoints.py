@@ -3,12 +3,13 @@ import pickle
 import pytest
 import torch
 
-import vietai_compress.checkpoints as ckpt
+import vietai_compress.stages as stages
 from helpers import fake_mnist_loaders, tiny_masked_mlp
-from vietai_compress.checkpoints import (load_checkpoint, load_or_retrain_pruned_model, load_or_train_base_model,
-                                         read_checkpoint_meta, read_log, save_checkpoint, save_log)
+from vietai_compress.checkpoints import load_checkpoint, read_checkpoint_meta, read_log, save_checkpoint, save_log
 from vietai_compress.models import masked_layers
 from vietai_compress.pruning import prune_by_std
+from vietai_compress.quantization import shared_layers, weight_layers
+from vietai_compress.stages import load_or_retrain_pruned_model, load_or_share_model, load_or_train_base_model
 from vietai_compress.training import make_optimizer
 
 
@@ -74,7 +75,7 @@ def test_base_model_is_trained_once_then_loaded(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("should have loaded the checkpoint")
 
-    monkeypatch.setattr(ckpt, "train", no_training)
+    monkeypatch.setattr(stages, "train", no_training)
     again = load_or_train_base_model(quick=True, loaders=loaders, device="cpu", progress=False)
     for key, value in model.state_dict().items():
         assert torch.equal(value, again.state_dict()[key])
@@ -105,7 +106,7 @@ def test_retrained_model_keeps_pruned_weights_at_zero(tmp_path, monkeypatch):
     model = load_or_retrain_pruned_model(1.0, quick=True, loaders=fake_mnist_loaders(), device="cpu",
                                          progress=False)
     meta = read_checkpoint_meta(tmp_path / "quick" / "lenet300_s1_retrained.pt")
-    assert meta["s"] == 1.0 and meta["mode"] == "quick"
+    assert meta["s"] == 1.0 and meta["rounds"] == 1 and meta["mode"] == "quick"
     for _, layer in masked_layers(model):
         assert 0 < layer.mask.sum() < layer.mask.numel()
         assert torch.all(layer.weight[layer.mask == 0] == 0)
@@ -121,18 +122,37 @@ def test_results_log_appends_json_lines(tmp_path):
     assert read_log(tmp_path / "missing.jsonl") == []
 
 
-def test_shared_model_is_computed_once_then_loaded_with_exact_codebooks(tmp_path, monkeypatch):
+def test_shared_model_is_computed_once_then_loaded_without_clustering_again(tmp_path, monkeypatch):
     from helpers import pattern_mnist_loaders
-    from vietai_compress.checkpoints import load_or_share_model
     from vietai_compress.quantization import distinct_values
 
     monkeypatch.setenv("VIETAI_ARTIFACTS", str(tmp_path))
     loaders = pattern_mnist_loaders()
-    model, codebooks = load_or_share_model(1.0, 3, quick=True, loaders=loaders, device="cpu", progress=False)
+    model = load_or_share_model(1.0, 3, quick=True, loaders=loaders, device="cpu", progress=False)
     assert all(v <= 8 for v in distinct_values(model).values())
-    monkeypatch.setattr(ckpt, "fine_tune_centroids", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
-    again, again_codebooks = load_or_share_model(1.0, 3, quick=True, loaders=loaders, device="cpu", progress=False)
-    for (name, a), (_, b) in zip(masked_layers(model), masked_layers(again)):
-        assert torch.equal(a.weight, b.weight)
-        shape = tuple(b.weight.shape)
-        assert torch.equal(again_codebooks[name].dense(shape), b.weight.detach())
+    meta = read_checkpoint_meta(tmp_path / "quick" / "lenet300_s1_b3_shared.pt")
+    assert (meta["bits"], meta["s"], meta["rounds"]) == (3, 1.0, 1)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a saved shared model must be loaded, not computed again")
+
+    monkeypatch.setattr(stages, "share_and_fine_tune", refuse)
+    monkeypatch.setattr("vietai_compress.quantization.cluster_values", refuse)
+    again = load_or_share_model(1.0, 3, quick=True, loaders=loaders, device="cpu", progress=False)
+    assert len(shared_layers(again)) == 3
+    for (name, a), (_, b) in zip(weight_layers(model), weight_layers(again)):
+        assert torch.equal(a.weight, b.weight) and torch.equal(a.labels, b.labels)
+
+
+def test_a_shared_checkpoint_loads_into_a_fresh_model(tmp_path):
+    from vietai_compress.quantization import share_weights
+
+    model = tiny_masked_mlp(seed=1)
+    prune_by_std(model, 0.5)
+    share_weights(model, bits=2)
+    path = save_checkpoint(model, tmp_path / "shared.pt")
+    fresh = tiny_masked_mlp(seed=2)
+    load_checkpoint(path, fresh)
+    x = torch.randn(5, 4)
+    assert torch.equal(model(x), fresh(x))
+    assert [type(layer).__name__ for _, layer in weight_layers(fresh)] == ["SharedLinear", "SharedLinear"]

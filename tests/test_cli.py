@@ -29,10 +29,9 @@ def test_run_writes_everything_and_prints_one_table(tmp_path, fake_data, capsys)
     folder = tmp_path / "quick"
     results = json.loads((folder / "results.json").read_text())
     assert {p.name for p in folder.iterdir()} == {"lenet300_base.pt", "lenet300_s2_retrained.pt",
-                                                  "lenet300_s2_b4.vcz", "results.json"}
+                                                  "lenet300_s2_b4_shared.pt", "lenet300_s2_b4.vcz", "results.json"}
     stages = results["stages"]
-    assert [s["stage"].split(" ")[0] for s in stages] == ["base", "pruned", "retrained", "shared", "centroids",
-                                                         "compressed"]
+    assert [s["stage"].split(" ")[0] for s in stages] == ["base", "pruned", "shared", "compressed"]
     assert stages[0]["bytes"] == 1_066_440 and stages[-1]["bytes"] == (folder / "lenet300_s2_b4.vcz").stat().st_size
     assert stages[-1]["accuracy"] == stages[-2]["accuracy"]   # decoding changes nothing
     assert stages[-1]["bytes"] < stages[-2]["bytes"] < stages[1]["bytes"] < stages[0]["bytes"]
@@ -109,8 +108,8 @@ def test_python_dash_m_runs_the_same_command():
 def test_run_without_fine_tuning_skips_that_stage(tmp_path, fake_data, capsys):
     assert main(["run", "--quick", "--out", str(tmp_path), "--fine-tune-epochs", "0", "--no-progress"]) == 0
     results = json.loads((tmp_path / "quick" / "results.json").read_text())
-    assert [s["stage"].split(" ")[0] for s in results["stages"]] == ["base", "pruned", "retrained", "shared",
-                                                                    "compressed"]
+    assert [s["stage"].split(" ")[0] for s in results["stages"]] == ["base", "pruned", "shared", "compressed"]
+    assert "fine-tuned" not in results["stages"][2]["stage"]
     assert results["settings"]["fine_tune_epochs"] == 0
 
 
@@ -121,7 +120,7 @@ def test_run_in_rounds_ends_on_the_one_shot_sparsity(tmp_path, fake_data, capsys
                  "--no-progress"]) == 0
     results = json.loads((tmp_path / "quick" / "results.json").read_text())
     assert [s["stage"].split(" ")[0] for s in results["stages"]] == ["base", "pruned", "shared", "compressed"]
-    assert results["stages"][1]["stage"] == "pruned + retrained, 3 rounds"
+    assert results["stages"][1]["stage"] == "pruned (s = 2) + retrained, 3 rounds, CSR"
     assert results["stages"][1]["nonzeros"] == one_shot["stages"][1]["nonzeros"]
     assert results["file"].endswith("lenet300_s2_r3_b5.vcz") and results["outputs_identical"]
     assert (tmp_path / "quick" / "lenet300_s2_r3_retrained.pt").exists()

@@ -22,10 +22,15 @@ def test_compression_rate_formula():
     assert compression_rate(10, 32, 1) == pytest.approx(10.0)  # one centroid: indices cost nothing
 
 
-@pytest.mark.parametrize("args", [(0, 32, 4), (16, 0, 4), (16, 32, 0), (16, 32, math.nan), ("16", 32, 4)])
-def test_compression_rate_rejects_bad_arguments(args):
-    with pytest.raises(ValueError, match="must be a number >= 1"):
+@pytest.mark.parametrize("args", [(0, 32, 4), (16, 0, 4), (16, 32, 0), (16, 32, math.nan)])
+def test_compression_rate_rejects_values_below_1(args):
+    with pytest.raises(ValueError, match="must be a finite number >= 1"):
         compression_rate(*args)
+
+
+def test_compression_rate_rejects_a_string():
+    with pytest.raises(TypeError, match="n must be a real number"):
+        compression_rate("16", 32, 4)
 
 
 def test_index_bits():
@@ -50,14 +55,14 @@ def test_size_report_dense_and_csr_match_scipy():
     assert row.nonzeros == np.count_nonzero(w)
     assert row.pruned_bits == 8 * (csr.data.nbytes + csr.indices.nbytes + csr.indptr.nbytes) + 6 * 32
     assert report.total_bytes("dense") == 126 * 4
-    with pytest.raises(ValueError, match="codebook"):
+    with pytest.raises(ValueError, match="share_weights"):
         report.total_bits("shared")
 
 
-def test_size_report_with_codebooks_counts_indices_codebook_and_structure():
+def test_size_report_of_a_shared_model_counts_indices_codebook_and_structure():
     model, layer = _small_model()
-    codebooks = share_weights(model, bits=2)
-    row = model_size_report(model, codebooks).rows[0]
+    share_weights(model, bits=2)
+    row = model_size_report(model).rows[0]
     nnz = row.nonzeros
     assert row.k == 4
     assert row.shared_bits == nnz * 2 + 4 * 32 + row.csr_index_bits + 6 * 32
@@ -71,13 +76,14 @@ def test_lenet_dense_size_is_1066440_bytes():
 
 
 def test_a_model_without_masked_layers_is_an_error():
-    with pytest.raises(ValueError, match="no masked layer"):
+    with pytest.raises(ValueError, match="no masked or shared layer"):
         model_size_report(nn.Linear(2, 2))
 
 
 def test_breakdown_adds_up_to_the_totals():
     model, _ = _small_model()
-    report = model_size_report(model, share_weights(model, bits=2))
+    share_weights(model, bits=2)
+    report = model_size_report(model)
     for stage in ("dense", "pruned", "shared"):
         assert sum(report.breakdown(stage).values()) == pytest.approx(report.total_bits(stage) / 8)
     with pytest.raises(ValueError, match="stage"):

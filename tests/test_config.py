@@ -50,9 +50,9 @@ def test_seed_everything_repeats_random_draws():
     assert torch.equal(a, torch.rand(5))
 
 
-@pytest.mark.parametrize("seed", [-1, 1.5, "42", True])
-def test_seed_everything_rejects_bad_seeds(seed):
-    with pytest.raises(ValueError, match="seed"):
+@pytest.mark.parametrize("seed, error", [(-1, ValueError), (1.5, TypeError), ("42", TypeError), (True, TypeError)])
+def test_seed_everything_rejects_bad_seeds(seed, error):
+    with pytest.raises(error, match="seed must be an int"):
         config.seed_everything(seed)
 
 

@@ -3,7 +3,7 @@ import torch
 
 from helpers import write_fake_mnist
 from vietai_compress.data import (MNIST_MEAN, MNIST_STD, TensorLoader, load_digits_as_mnist, mnist_loaders,
-                                  normalize)
+                                  normalize, validation_size)
 
 
 def test_loader_visits_every_sample_once_per_epoch():
@@ -30,9 +30,9 @@ def test_loader_keeps_images_and_labels_paired():
         assert torch.equal(images[:, 0].long(), labels)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
-def test_loader_rejects_bad_batch_size(bad):
-    with pytest.raises(ValueError, match="batch_size"):
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_loader_rejects_bad_batch_size(bad, error):
+    with pytest.raises(error, match="batch_size must be an int"):
         TensorLoader(torch.zeros(4, 1), torch.zeros(4), bad)
 
 
@@ -76,3 +76,26 @@ def test_digits_fallback_is_normalised_like_mnist():
     assert torch.isclose(train_x.min(), torch.tensor(-MNIST_MEAN / MNIST_STD))
     assert train_x.max() <= (1 - MNIST_MEAN) / MNIST_STD + 1e-5
     assert set(test_y.tolist()) == set(range(10))
+
+
+def test_validation_split_is_held_out_disjoint_and_repeatable(tmp_path):
+    write_fake_mnist(tmp_path, 24, 10)
+    full_train, _ = mnist_loaders(root=tmp_path, device="cpu", download=False, quick=False)
+    train, val, test = mnist_loaders(root=tmp_path, device="cpu", download=False, quick=False, validation=True)
+    assert validation_size(24) == 2 and validation_size(60_000) == 5_000
+    assert (len(train.dataset), len(val.dataset), len(test.dataset)) == (22, 2, 10)
+    assert torch.equal(val.images, full_train.images[-2:])  # the last training images
+    assert torch.equal(train.images, full_train.images[:-2])
+    all_images = torch.cat([train.images, val.images, test.images]).flatten(1)
+    assert len(torch.unique(all_images, dim=0)) == 34  # no image in two splits
+    again = mnist_loaders(root=tmp_path, device="cpu", download=False, quick=False, validation=True)
+    assert all(torch.equal(a.images, b.images) for a, b in zip((train, val, test), again))
+    assert not val.shuffle and train.shuffle
+
+
+def test_the_digits_fallback_splits_the_same_way(tmp_path, capsys):
+    train, val, test = mnist_loaders(root=tmp_path, device="cpu", download=False, quick=True, validation=True)
+    full_train, _ = mnist_loaders(root=tmp_path, device="cpu", download=False, quick=True)
+    assert val.source == "digits" and len(val.dataset) == validation_size(len(full_train.dataset)) == 112
+    assert torch.equal(val.images, full_train.images[-112:]) and len(train.dataset) == 1347 - 112
+    assert set(val.labels.tolist()) == set(range(10))

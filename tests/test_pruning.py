@@ -7,10 +7,10 @@ import torch
 import torch.nn as nn
 
 from helpers import blob_loaders, tiny_masked_mlp
-from vietai_compress.models import LeNet300100, masked_layers
-from vietai_compress.pruning import (layer_std, print_nonzeros, prune_by_percentile, prune_by_std,
+from vietai_compress.models import LeNet300100, MaskedLinear, masked_layers
+from vietai_compress.pruning import (StdPruningMethod, layer_std, print_nonzeros, prune_by_percentile, prune_by_std,
                                      prune_by_std_torch, prune_iteratively, prune_to_counts, round_counts,
-                                     sensitivity_scan, sparsity_report, split_epochs, std_kept_counts)
+                                     sensitivity_scan, sparsity_report, split_epochs, std_kept_counts, std_mask)
 from vietai_compress.training import evaluate, make_optimizer, train
 
 
@@ -66,7 +66,7 @@ def test_prune_by_std_rejects_bad_s(s, error):
 
 @pytest.mark.parametrize("q", [-1, 100.5, math.nan])
 def test_prune_by_percentile_rejects_q_outside_0_100(q):
-    with pytest.raises(ValueError, match=r"q must be in \[0.0, 100.0\]"):
+    with pytest.raises(ValueError, match=r"q must be a finite number in \[0.0, 100.0\]"):
         prune_by_percentile(tiny_masked_mlp(), q)
 
 
@@ -212,3 +212,33 @@ def test_prune_iteratively_ends_on_the_one_shot_counts():
         assert int(layer.mask.sum()) == target[name]
         assert torch.all(layer.weight[layer.mask == 0] == 0)
     assert history[-1].accuracy > 90.0
+
+
+def test_std_mask_is_the_one_rule_behind_every_caller():
+    torch.manual_seed(0)
+    model = tiny_masked_mlp()
+    layer = masked_layers(model)[0][1]
+    weight = layer.weight.detach().clone()
+    expected = (weight.abs() >= 1.0 * weight.double().std(correction=0).item()).float()
+    assert torch.equal(std_mask(weight, 1.0), expected)
+    half = torch.ones_like(weight)
+    half[:8] = 0
+    assert torch.equal(std_mask(weight, 1.0, half), expected * half)  # never revives a pruned weight
+    assert torch.equal(StdPruningMethod(1.0).compute_mask(weight, torch.ones_like(weight)), expected)
+    assert std_kept_counts(model, 1.0)["0"] == int(expected.sum())
+    prune_by_std(model, 1.0)
+    assert torch.equal(layer.mask, expected)
+
+
+def test_prune_to_counts_keeps_each_units_largest_weight_when_the_count_allows():
+    layer = MaskedLinear(4, 3, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[9.0, 8.0, 7.0, 6.0],
+                                         [0.1, 0.3, 0.2, 0.0],
+                                         [5.0, 0.5, 0.4, 0.0]]))
+    model = nn.Sequential(layer)
+    prune_to_counts(model, {"0": 4})
+    # plain top-4 would keep 9, 8, 7, 6 and leave units 1 and 2 without input
+    assert layer.mask.tolist() == [[1, 1, 0, 0], [0, 1, 0, 0], [1, 0, 0, 0]]
+    prune_to_counts(model, {"0": 2})  # fewer weights than units: the largest ones, whichever unit they feed
+    assert layer.mask.tolist() == [[1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]

@@ -6,8 +6,10 @@ import torch.nn as nn
 from helpers import blob_loaders, tiny_masked_mlp
 from vietai_compress.models import MaskedLinear, masked_layers
 from vietai_compress.pruning import prune_by_std
-from vietai_compress.quantization import (INITS, Codebook, cluster_values, distinct_values, fine_tune_centroids, sharing_sweep,
-                                          initial_centroids, share_weights)
+from vietai_compress.quantization import (INITS, Codebook, SharedConv2d, SharedLinear, cluster_values,
+                                          distinct_values, fine_tune_centroids, initial_centroids, model_codebooks,
+                                          share_weights, shared_layers, sharing_sweep, strip_sharing, weight_layers)
+from vietai_compress.models import MaskedConv2d
 from vietai_compress.training import make_optimizer, train
 
 
@@ -22,10 +24,11 @@ def _pruned_layer_model(n_in=64, n_out=32, seed=0):
 @pytest.mark.parametrize("bits", [1, 3, 5])
 def test_share_weights_leaves_at_most_2_pow_bits_values_and_zeros_alone(init, bits):
     model = _pruned_layer_model()
-    layer = model[0]
-    mask_before = layer.mask.clone()
-    zeros_before = layer.weight == 0
+    mask_before = model[0].mask.clone()
+    zeros_before = model[0].weight == 0
     codebooks = share_weights(model, bits=bits, init=init)
+    layer = model[0]
+    assert isinstance(layer, SharedLinear)
     assert layer.weight.dtype == torch.float32
     assert torch.all(layer.weight[zeros_before] == 0)
     assert torch.equal(layer.mask, mask_before)
@@ -66,37 +69,84 @@ def test_fewer_distinct_weights_than_clusters_keeps_them_exactly():
     with torch.no_grad():
         layer.weight.zero_()
         layer.weight[0, :3] = torch.tensor([0.5, -0.25, 0.5])
-    codebooks = share_weights(nn.Sequential(layer), bits=5)
-    cb = codebooks["0"]
+    model = nn.Sequential(layer)
+    cb = share_weights(model, bits=5)["0"]
     assert cb.k == 2 and sorted(cb.centroids.tolist()) == [-0.25, 0.5]
-    assert torch.equal(layer.weight[0, :3], torch.tensor([0.5, -0.25, 0.5]))
+    assert torch.equal(model[0].weight[0, :3], torch.tensor([0.5, -0.25, 0.5]))
 
 
 def test_all_zero_layer_is_left_alone():
     layer = MaskedLinear(3, 3)
     with torch.no_grad():
         layer.weight.zero_()
-    cb = share_weights(nn.Sequential(layer), bits=2)["0"]
-    assert cb.k == 0 and cb.n == 0 and torch.all(layer.weight == 0)
+    model = nn.Sequential(layer)
+    cb = share_weights(model, bits=2)["0"]
+    assert cb.k == 0 and cb.n == 0 and torch.all(model[0].weight == 0)
+    assert torch.equal(model(torch.ones(2, 3)), layer(torch.ones(2, 3)))
 
 
-@pytest.mark.parametrize("bits", [0, 17, 2.5, True, "5"])
-def test_bits_outside_1_16_is_an_error(bits):
-    with pytest.raises(ValueError, match=r"bits must be an int in \[1, 16\]"):
+@pytest.mark.parametrize("bits, error", [(0, ValueError), (17, ValueError), (2.5, TypeError), (True, TypeError),
+                                         ("5", TypeError)])
+def test_bits_outside_1_16_is_an_error(bits, error):
+    with pytest.raises(error, match=r"bits must be an int"):
         share_weights(_pruned_layer_model(), bits=bits)
 
 
-def test_unknown_init_is_an_error():
-    with pytest.raises(ValueError, match="init must be one of"):
-        share_weights(_pruned_layer_model(), init="median")
+@pytest.mark.parametrize("init, error", [("median", ValueError), (None, TypeError)])
+def test_unknown_init_is_an_error(init, error):
+    with pytest.raises(error, match="init must be"):
+        share_weights(_pruned_layer_model(), init=init)
 
 
-def _trained_pruned_shared():
+def test_shared_layer_computes_what_the_masked_layer_did():
+    torch.manual_seed(0)
+    model = nn.Sequential(MaskedConv2d(2, 3, 3, stride=2, padding=1), nn.Flatten(), MaskedLinear(3 * 4 * 4, 5))
+    prune_by_std(model, 0.5)
+    x = torch.randn(4, 2, 8, 8)
+    share_weights(model, bits=8)  # 8 bits: more centroids than weights, so every weight is kept exactly
+    assert [type(m) for _, m in shared_layers(model)] == [SharedConv2d, SharedLinear]
+    plain = strip_sharing(model)
+    assert [type(m) for _, m in weight_layers(plain)] == [MaskedConv2d, MaskedLinear]
+    assert torch.allclose(plain(x), nn.Sequential(*plain)(x))
+    share_weights(plain, bits=8)
+    assert torch.equal(plain(x), model(x))
+
+
+def test_strip_sharing_gives_back_the_same_weights_masks_and_outputs():
+    model = _pruned_layer_model()
+    share_weights(model, bits=3)
+    x = torch.randn(7, 64)
+    shared_out, weight, mask = model(x), model[0].weight.detach().clone(), model[0].mask.clone()
+    strip_sharing(model)
+    assert isinstance(model[0], MaskedLinear)
+    assert torch.equal(model[0].weight, weight) and torch.equal(model[0].mask, mask)
+    assert torch.equal(model(x), shared_out)
+
+
+def test_centroid_gradient_is_the_summed_gradient_of_its_weights():
+    model = _pruned_layer_model()
+    x, target = torch.randn(16, 64), torch.randint(0, 32, (16,))
+    share_weights(model, bits=3)
+    layer = model[0]
+    weight = layer.weight.detach().requires_grad_()  # the same weights as a plain tensor
+    torch.nn.functional.cross_entropy(torch.nn.functional.linear(x, weight, layer.bias), target).backward()
+    torch.nn.functional.cross_entropy(model(x), target).backward()
+    expected = torch.zeros(8).index_add_(0, layer.labels, weight.grad.flatten()[layer.positions])
+    assert torch.allclose(layer.centroids.grad, expected, atol=1e-7)
+    assert layer.positions.grad is None and not layer.labels.requires_grad
+
+
+def _trained_pruned():
     torch.manual_seed(0)
     train_loader, test_loader = blob_loaders()
     model = tiny_masked_mlp()
     train(model, train_loader, make_optimizer(model, lr=0.01), 3, "cpu", progress=False)
     prune_by_std(model, 0.5)
+    return model, train_loader, test_loader
+
+
+def _trained_pruned_shared():
+    model, train_loader, test_loader = _trained_pruned()
     codebooks = share_weights(model, bits=2)
     return model, codebooks, train_loader, test_loader
 
@@ -105,38 +155,48 @@ def test_fine_tuning_moves_centroids_by_the_summed_gradient():
     model, codebooks, loader, _ = _trained_pruned_shared()
     images, labels = next(iter(loader))
     one_batch = [(images, labels)]
-    layer = dict(masked_layers(model))["0"]
-    model.zero_grad()
-    torch.nn.functional.nll_loss(model(images), labels).backward()
-    cb = codebooks["0"]
-    expected_grad = torch.zeros(cb.k).index_add_(0, cb.labels, layer.weight.grad.flatten()[cb.positions])
-    before = cb.centroids.clone()
-    fine_tune_centroids(model, codebooks, one_batch, 1, lr=1e-3, device="cpu", progress=False)
-    step = codebooks["0"].centroids - before
+    layer = dict(weight_layers(model))["0"]
+    weight = layer.weight.detach().requires_grad_()
+    log_probs = torch.log_softmax(model[2](torch.relu(torch.nn.functional.linear(images, weight, layer.bias))), 1)
+    torch.nn.functional.nll_loss(log_probs, labels).backward()
+    expected_grad = torch.zeros(layer.centroids.numel()).index_add_(0, layer.labels, weight.grad.flatten()[layer.positions])
+    before = layer.centroids.detach().clone()
+    fine_tune_centroids(model, one_batch, 1, lr=1e-3, device="cpu", progress=False)
+    step = layer.centroids.detach() - before
     # Adam's first step moves every parameter by lr against the sign of its gradient
-    nonzero = expected_grad != 0
+    nonzero = expected_grad.abs() > 1e-9
+    assert nonzero.any()
     assert torch.allclose(step[nonzero], -1e-3 * expected_grad[nonzero].sign(), atol=1e-6)
 
 
 def test_fine_tuning_keeps_assignments_zeros_and_at_most_k_values():
     model, codebooks, loader, test_loader = _trained_pruned_shared()
-    masks = {name: layer.mask.clone() for name, layer in masked_layers(model)}
+    masks = {name: layer.mask.clone() for name, layer in weight_layers(model)}
     labels = {name: cb.labels.clone() for name, cb in codebooks.items()}
-    history = fine_tune_centroids(model, codebooks, loader, 2, lr=1e-3, device="cpu", progress=False,
+    centroids = {name: cb.centroids.clone() for name, cb in codebooks.items()}
+    history = fine_tune_centroids(model, loader, 2, lr=1e-3, device="cpu", progress=False,
                                   eval_loader=test_loader)
     assert len(history["loss"]) == 2 and len(history["test_accuracy"]) == 2
-    for name, layer in masked_layers(model):
+    for name, layer in weight_layers(model):
         assert torch.all(layer.weight[masks[name] == 0] == 0)
-        assert torch.equal(codebooks[name].labels, labels[name])
-        assert distinct_values(model)[name] <= codebooks[name].k
-        assert torch.equal(codebooks[name].dense(tuple(layer.weight.shape)), layer.weight.detach())
+        assert torch.equal(layer.labels, labels[name])
+        assert not torch.equal(layer.centroids.detach(), centroids[name])  # the centroids did train
+        assert distinct_values(model)[name] <= layer.centroids.numel()
+        assert torch.equal(codebooks[name].dense(tuple(layer.weight.shape)), layer.weight.detach())  # never stale
 
 
-def test_fine_tuning_rejects_codebooks_of_unknown_layers():
-    model, codebooks, loader, _ = _trained_pruned_shared()
-    codebooks["fc9"] = codebooks["0"]
-    with pytest.raises(ValueError, match="fc9"):
-        fine_tune_centroids(model, codebooks, loader, 1, device="cpu", progress=False)
+def test_fine_tuning_needs_shared_layers():
+    model = tiny_masked_mlp()
+    with pytest.raises(ValueError, match="share_weights"):
+        fine_tune_centroids(model, blob_loaders()[0], 1, device="cpu", progress=False)
+
+
+def test_model_codebooks_are_views_of_the_layers():
+    model, codebooks, _, _ = _trained_pruned_shared()
+    with torch.no_grad():
+        model[0].centroids.add_(1.0)
+    assert torch.equal(model_codebooks(model)["0"].centroids, model[0].centroids.detach())
+    assert torch.equal(codebooks["0"].centroids, model[0].centroids.detach())
 
 
 def test_codebook_dense():
@@ -145,7 +205,7 @@ def test_codebook_dense():
 
 
 def test_sharing_sweep_reports_every_setting_and_leaves_the_model_alone():
-    model, _, loader, test_loader = _trained_pruned_shared()
+    model, loader, test_loader = _trained_pruned()
     state = {k: v.clone() for k, v in model.state_dict().items()}
     rows = sharing_sweep(model, [1, 2], loader, test_loader, inits=("linear", "density"), fine_tune=1,
                          device="cpu", progress=False)

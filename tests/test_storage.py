@@ -1,3 +1,4 @@
+import math
 import struct
 import zlib
 
@@ -7,9 +8,9 @@ import torch
 import torch.nn as nn
 
 from helpers import tiny_masked_mlp
-from vietai_compress.models import LeNet300100, MaskedConv2d, MaskedLinear, masked_layers
+from vietai_compress.models import LeNet300100, MaskedConv2d, MaskedLinear
 from vietai_compress.pruning import prune_by_std
-from vietai_compress.quantization import share_weights
+from vietai_compress.quantization import SharedLinear, share_weights, weight_layers
 from vietai_compress.storage import (MAGIC, VERSION, gaps_to_positions, load_compressed, positions_to_gaps,
                                      read_compressed, save_compressed, size_report)
 
@@ -53,12 +54,12 @@ def test_loaded_model_gives_exactly_the_same_outputs(tmp_path, make, x):
     torch.manual_seed(0)
     model = make()
     codebooks = _shared(model)
-    path = save_compressed(model, tmp_path / "m.vcz", codebooks)
+    path = save_compressed(model, tmp_path / "m.vcz")
     fresh = make()
     loaded = load_compressed(path, fresh)
     model.eval(), fresh.eval()
     assert torch.equal(model(x), fresh(x))
-    for (name, a), (_, b) in zip(masked_layers(model), masked_layers(fresh)):
+    for (name, a), (_, b) in zip(weight_layers(model), weight_layers(fresh)):
         assert torch.equal(a.weight, b.weight) and torch.equal(a.mask, b.mask)
         assert torch.equal(loaded[name].labels, codebooks[name].labels)
 
@@ -66,15 +67,39 @@ def test_loaded_model_gives_exactly_the_same_outputs(tmp_path, make, x):
 def test_conv_layers_use_8_bit_gaps_and_linear_5(tmp_path):
     torch.manual_seed(0)
     model = ConvNet()
-    path = save_compressed(model, tmp_path / "m.vcz", _shared(model))
+    _shared(model)
+    path = save_compressed(model, tmp_path / "m.vcz")
     _, layers = read_compressed(path)
     assert [(s.kind, s.gap_bits) for s in layers] == [("conv", 8), ("linear", 5)]
+
+
+@pytest.mark.parametrize("gap_bits, expected", [(3, [3, 3]), ({"conv": 4}, [4, 5]), ({"linear": 2, "conv": 6}, [6, 2])])
+def test_gap_bits_are_chosen_per_call_and_read_back(tmp_path, gap_bits, expected):
+    torch.manual_seed(0)
+    model = ConvNet()
+    _shared(model)
+    path = save_compressed(model, tmp_path / "m.vcz", gap_bits=gap_bits)
+    assert [s.gap_bits for s in read_compressed(path)[1]] == expected
+    fresh = ConvNet()
+    load_compressed(path, fresh)
+    x = torch.randn(2, 1, 8, 8)
+    assert torch.equal(model(x), fresh(x))
+
+
+@pytest.mark.parametrize("gap_bits, error", [(0, ValueError), (17, ValueError), (2.5, TypeError),
+                                             ({"fc": 5}, ValueError), ({"conv": "8"}, TypeError)])
+def test_bad_gap_bits_are_refused(tmp_path, gap_bits, error):
+    model = tiny_masked_mlp()
+    _shared(model)
+    with pytest.raises(error, match="gap_bits"):
+        save_compressed(model, tmp_path / "m.vcz", gap_bits=gap_bits)
 
 
 def test_file_is_much_smaller_than_dense(tmp_path):
     torch.manual_seed(0)
     model = LeNet300100()
-    path = save_compressed(model, tmp_path / "m.vcz", _shared(model, s=1.5, bits=4))
+    _shared(model, s=1.5, bits=4)
+    path = save_compressed(model, tmp_path / "m.vcz")
     report = size_report(path)
     assert report.file_bytes == path.stat().st_size
     assert report.dense_bytes == 1_066_440
@@ -90,8 +115,8 @@ def test_an_all_zero_layer_round_trips(tmp_path):
     model = tiny_masked_mlp()
     with torch.no_grad():
         model[2].weight.zero_()
-    codebooks = share_weights(model, bits=2)
-    path = save_compressed(model, tmp_path / "m.vcz", codebooks)
+    share_weights(model, bits=2)
+    path = save_compressed(model, tmp_path / "m.vcz")
     fresh = tiny_masked_mlp(seed=5)
     load_compressed(path, fresh)
     assert torch.all(fresh[2].weight == 0) and torch.all(fresh[2].mask == 0)
@@ -100,7 +125,8 @@ def test_an_all_zero_layer_round_trips(tmp_path):
 def _saved(tmp_path):
     torch.manual_seed(0)
     model = tiny_masked_mlp()
-    return save_compressed(model, tmp_path / "m.vcz", _shared(model))
+    _shared(model)
+    return save_compressed(model, tmp_path / "m.vcz")
 
 
 def _assert_rejected_and_untouched(path, match):
@@ -165,21 +191,109 @@ def test_missing_file_names_the_path(tmp_path):
         load_compressed(tmp_path / "nope.vcz", tiny_masked_mlp())
 
 
-def test_stale_codebook_is_refused(tmp_path):
+def test_a_model_that_is_not_shared_is_refused(tmp_path):
     model = tiny_masked_mlp()
-    codebooks = _shared(model)
-    with torch.no_grad():
-        model[0].weight.mul_(1.5)
-    with pytest.raises(ValueError, match="does not match"):
-        save_compressed(model, tmp_path / "m.vcz", codebooks)
-    with pytest.raises(ValueError, match="no codebook"):
-        save_compressed(model, tmp_path / "m.vcz", {})
+    prune_by_std(model, 1.0)
+    with pytest.raises(ValueError, match="share_weights"):
+        save_compressed(model, tmp_path / "m.vcz")
 
 
 def test_unsupported_parameters_are_refused(tmp_path):
     model = nn.Sequential(MaskedLinear(4, 4), nn.BatchNorm1d(4))
-    with pytest.raises(ValueError, match="only masked layers"):
-        save_compressed(model, tmp_path / "m.vcz", share_weights(model, bits=2))
+    share_weights(model, bits=2)
+    with pytest.raises(ValueError, match="only masked and shared layers"):
+        save_compressed(model, tmp_path / "m.vcz")
+
+
+def test_a_loaded_model_has_shared_layers_and_can_be_saved_again(tmp_path):
+    path = _saved(tmp_path)
+    model = tiny_masked_mlp(seed=3)
+    load_compressed(path, model)
+    assert isinstance(model[0], SharedLinear)
+    again = save_compressed(model, tmp_path / "again.vcz")
+    assert again.read_bytes() == path.read_bytes()
+
+
+# ---------------------------------------------------------------- crafted files: valid CRC, bad content
+# The tiny MLP's file: payload = name "custom" (1 + 6 bytes) | layer count (2) | first layer "0" (1 + 1)
+# | kind (1) | ndim (1) | shape 16 x 4 (8) | gap bits (1) | k (4) | has_bias (1) | centroids ...
+_LAYER = 1 + 6 + 2 + 2
+_FIELDS = {  # field: (offset in the payload, struct format, bad value, what the error names)
+    "layer count": (7, "<H", 3, "truncated"),
+    "model name": (1, "<B", 0xFF, "UTF-8"),
+    "layer name": (_LAYER - 1, "<B", 0xFF, "UTF-8"),
+    "kind": (_LAYER, "<B", 7, "kind byte is 7"),
+    "ndim": (_LAYER + 1, "<B", 3, "number of dimensions"),
+    "shape: zero": (_LAYER + 2, "<I", 0, "dimension"),
+    "shape: too small for the positions": (_LAYER + 6, "<I", 1, "do not fit"),
+    "shape: more weights than a file can hold": (_LAYER + 2, "<I", 2 ** 31 - 1, "number of weights"),
+    "gap bits: zero": (_LAYER + 10, "<B", 0, "gap bits"),
+    "gap bits: too many": (_LAYER + 10, "<B", 40, "gap bits"),
+    "k: more centroids than weights": (_LAYER + 11, "<I", 65, "number of centroids"),
+    "k: fewer than the labels need": (_LAYER + 11, "<I", 0, "truncated|centroid|Kraft|corrupt|fit"),
+    "bias flag": (_LAYER + 15, "<B", 2, "bias flag"),
+    "centroid: NaN": (_LAYER + 16, "<f", math.nan, "not a finite number"),
+    "centroid: inf": (_LAYER + 16, "<f", math.inf, "not a finite number"),
+}
+
+
+def _payload(path):
+    data = path.read_bytes()
+    return bytearray(data[18:])
+
+
+def _resigned(path, payload):
+    header = struct.pack("<8sHII", MAGIC, VERSION, len(payload), zlib.crc32(bytes(payload)))
+    path.write_bytes(header + bytes(payload))
+
+
+@pytest.mark.parametrize("field", list(_FIELDS))
+def test_a_crafted_field_with_a_valid_checksum_is_a_value_error(tmp_path, field):
+    path = _saved(tmp_path)
+    offset, fmt, value, match = _FIELDS[field]
+    payload = _payload(path)
+    assert payload[1:7] == b"custom" and payload[_LAYER - 1:_LAYER + 2] == b"0\x00\x02"  # the layout above
+    struct.pack_into(fmt, payload, offset, value)
+    _resigned(path, payload)
+    _assert_rejected_and_untouched(path, match)
+
+
+def test_a_crafted_code_table_or_symbol_count_is_a_value_error(tmp_path):
+    path = _saved(tmp_path)
+    _, layers = read_compressed(path)
+    stream_start = _LAYER + 16 + 4 * (layers[0].k + 16)  # after the centroids and the 16 biases
+    for offset, fmt, value, match in [(stream_start, "<B", 60, "code lengths"),  # a code longer than allowed
+                                      (stream_start + 32, "<I", 10 ** 9, "cannot fit")]:  # symbols > bits
+        payload = _payload(path)
+        struct.pack_into(fmt, payload, offset, value)
+        _resigned(path, payload)
+        _assert_rejected_and_untouched(path, match)
+
+
+def test_extra_bytes_after_the_last_layer_are_refused(tmp_path):
+    path = _saved(tmp_path)
+    _resigned(path, _payload(path) + b"\x00")
+    _assert_rejected_and_untouched(path, "unread bytes")
+
+
+def test_a_file_of_a_conv_layer_is_refused_by_a_linear_model(tmp_path):
+    torch.manual_seed(0)
+    conv = nn.Sequential(MaskedConv2d(1, 16, 2))  # weight (16, 1, 2, 2): as many weights as a 16 x 4 linear
+    _shared(conv)
+    path = save_compressed(conv, tmp_path / "conv.vcz")
+    _assert_rejected_and_untouched(path, "layers|conv")
+
+
+def test_the_cli_reports_a_crafted_file_in_one_line(tmp_path, capsys):
+    from vietai_compress.cli import main
+
+    path = _saved(tmp_path)
+    payload = _payload(path)
+    payload[_LAYER] = 7
+    _resigned(path, payload)
+    assert main(["inspect", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "kind byte" in err
 
 
 def test_write_is_atomic(tmp_path):

@@ -4,7 +4,8 @@ import torch
 from helpers import blob_loaders, tiny_masked_mlp
 from vietai_compress.models import masked_layers
 from vietai_compress.pruning import prune_by_std
-from vietai_compress.training import apply_masks_, article_epochs, cosine_factor, evaluate, make_optimizer, train
+from vietai_compress.recipe import article_epochs
+from vietai_compress.training import apply_masks_, cosine_factor, evaluate, flush_denormals, make_optimizer, train
 
 
 def test_train_learns_an_easy_problem():
@@ -60,10 +61,10 @@ def test_evaluate_counts_correct_predictions():
     assert result.seconds >= 0 and result.loss > 0
 
 
-@pytest.mark.parametrize("epochs", [-1, 1.5, "3"])
-def test_train_rejects_bad_epochs(epochs):
+@pytest.mark.parametrize("epochs, error", [(-1, ValueError), (1.5, TypeError), ("3", TypeError)])
+def test_train_rejects_bad_epochs(epochs, error):
     model = tiny_masked_mlp()
-    with pytest.raises(ValueError, match="epochs"):
+    with pytest.raises(error, match="epochs must be an int"):
         train(model, blob_loaders()[0], make_optimizer(model), epochs, "cpu", progress=False)
 
 
@@ -115,3 +116,24 @@ def test_an_interrupted_run_restores_the_lr():
     with pytest.raises(KeyboardInterrupt):
         train(model, InterruptedInThirdEpoch(), optimizer, 4, "cpu", progress=False)
     assert optimizer.param_groups[0]["lr"] == 0.01
+
+
+def test_denormals_are_flushed_while_training_and_only_then():
+    tiny = torch.tensor([1e-39])  # a denormal float32
+    with flush_denormals():
+        assert (tiny * 1.0).item() == 0.0
+    assert (tiny * 1.0).item() != 0.0
+
+
+def test_weights_of_a_unit_without_gradient_do_not_stay_denormal():
+    # a hidden unit whose outgoing weights are all pruned gets no gradient; weight decay alone shrinks
+    # its incoming weights, down to denormals that slow the CPU (benchmarks/train_speed.py)
+    torch.manual_seed(0)
+    train_loader, _ = blob_loaders()
+    model = tiny_masked_mlp()
+    with torch.no_grad():
+        model[2].mask[:, 0] = 0  # unit 0 of the hidden layer feeds nothing
+        model[2].weight[:, 0] = 0
+        model[0].weight[0] = 1e-39  # already denormal: without flushing it stays exactly 1e-39
+    train(model, train_loader, make_optimizer(model), 3, "cpu", progress=False)
+    assert torch.all(model[0].weight[0] == 0)

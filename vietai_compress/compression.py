@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Real
 
 import numpy as np
 import scipy.sparse
 import torch.nn as nn
 
-from .models import masked_layers
+from .checks import check_real
+from .quantization import SHARED_LAYER_TYPES, weight_layers
 
 FLOAT_BITS = 32
 
@@ -24,9 +24,7 @@ def compression_rate(n: int, b: int, k: int) -> float:
     n weights of b bits each are replaced by n indices of log2(k) bits plus a table of k centroids of
     b bits. The article's 4x4 example (n=16, b=32, k=4) gives 3.2.
     """
-    for value, argument in ((n, "n"), (b, "b"), (k, "k")):
-        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < 1:
-            raise ValueError(f"{argument} must be a number >= 1, got {value!r}")
+    n, b, k = (check_real(value, argument, 1.0) for value, argument in ((n, "n"), (b, "b"), (k, "k")))
     return n * b / (n * math.log2(k) + k * b)
 
 
@@ -85,7 +83,7 @@ class SizeReport:
         """Sum of ``<stage>_bits`` over the layers; stage is "dense", "pruned" or "shared"."""
         values = [getattr(row, f"{stage}_bits") for row in self.rows]
         if any(v is None for v in values):
-            raise ValueError(f"stage {stage!r} needs a codebook for every layer")
+            raise ValueError(f"stage {stage!r} needs every layer shared (share_weights)")
         return sum(values)
 
     def total_bytes(self, stage: str) -> int:
@@ -134,20 +132,20 @@ def csr_index_bits(weight: np.ndarray) -> int:
     return 8 * (matrix.indices.nbytes + matrix.indptr.nbytes)
 
 
-def model_size_report(model: nn.Module, codebooks: dict | None = None) -> SizeReport:
-    """Sizes of every masked layer stored dense, pruned (CSR) and pruned + shared (needs ``codebooks``)."""
+def model_size_report(model: nn.Module) -> SizeReport:
+    """Sizes of every masked or shared layer stored dense, pruned (CSR) and, once shared, pruned + shared."""
     rows = []
-    for name, layer in masked_layers(model):
+    for name, layer in weight_layers(model):
         weight = layer.weight.detach().cpu().numpy()
-        codebook = (codebooks or {}).get(name)
+        k = len(layer.centroids) if isinstance(layer, SHARED_LAYER_TYPES) else None
         rows.append(LayerSize(
             name=name,
             weights=weight.size,
             nonzeros=int(np.count_nonzero(weight)),
             biases=layer.bias.numel() if layer.bias is not None else 0,
             csr_index_bits=csr_index_bits(weight),
-            k=codebook.k if codebook is not None else None,
+            k=k,
         ))
     if not rows:
-        raise ValueError("model has no masked layer to measure")
+        raise ValueError("model has no masked or shared layer to measure")
     return SizeReport(rows)

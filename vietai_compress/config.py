@@ -12,14 +12,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checks import check_int
+
 SEED = 42
+Device = torch.device | str | None  # what every ``device=`` argument accepts (None: ``get_device()``)
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def seed_everything(seed: int = SEED) -> None:
     """Seed Python's, NumPy's and PyTorch's random generators (CPU and CUDA)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_int(seed, "seed", 0)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device

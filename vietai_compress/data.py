@@ -9,15 +9,19 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from .config import SEED, data_root, get_device, is_quick
+from .checks import check_int
+from .config import SEED, Device, data_root, get_device, is_quick
 
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
+MNIST_TRAIN_IMAGES = 60_000
+VALIDATION_IMAGES = 5_000  # the last 5,000 of MNIST's training images: where every setting is chosen
 
 
 class TensorLoader:
@@ -32,8 +36,7 @@ class TensorLoader:
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
                  shuffle: bool = False, seed: int = SEED, source: str = "tensors"):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        batch_size = check_int(batch_size, "batch_size", 1)
         if len(images) != len(labels):
             raise ValueError(f"images and labels differ in length: {len(images)} != {len(labels)}")
         self.dataset = TensorDataset(images, labels)
@@ -46,7 +49,7 @@ class TensorLoader:
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / self.batch_size)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
         if self.shuffle:
             order = torch.randperm(n, generator=self.generator).to(self.labels.device)
@@ -68,7 +71,7 @@ def normalize(pixels: torch.Tensor) -> torch.Tensor:
     return ((x - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
 
 
-def load_mnist(train: bool, root: str | Path | None = None, download: bool = True):
+def load_mnist(train: bool, root: str | Path | None = None, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode one MNIST split: returns images (N, 1, 28, 28) float32 normalised, labels (N,) int64."""
     from torchvision import datasets  # imported here: torchvision is slow to import
 
@@ -76,7 +79,7 @@ def load_mnist(train: bool, root: str | Path | None = None, download: bool = Tru
     return normalize(ds.data), ds.targets.long()
 
 
-def load_digits_as_mnist(seed: int = SEED):
+def load_digits_as_mnist(seed: int = SEED) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """scikit-learn's bundled 8x8 digits (1,797 images) resized to 28x28 and normalised like MNIST.
 
     Returns ``(train_images, train_labels, test_images, test_labels)``, a stratified 75/25 split.
@@ -95,36 +98,60 @@ def load_digits_as_mnist(seed: int = SEED):
     return images[idx_train], labels[idx_train], images[idx_test], labels[idx_test]
 
 
-def mnist_loaders(batch_size: int = 128, root: str | Path | None = None, device=None,
-                  test_batch_size: int = 1000, download: bool = True, quick: bool | None = None,
-                  seed: int = SEED):
-    """Train and test loaders over the full MNIST (60,000 / 10,000 images), normalised.
+def validation_size(train_images: int) -> int:
+    """How many of ``train_images`` are held out for validation: 5,000 of MNIST's 60,000, the same share
+    (1/12) of any other training set (112 of the 1,347 training digits of the quick-mode fallback)."""
+    return round(train_images * VALIDATION_IMAGES / MNIST_TRAIN_IMAGES)
 
-    Returns ``(train_loader, test_loader)``; batches are images (B, 1, 28, 28) float32 and labels (B,)
-    int64 on ``device`` (default: ``get_device()``). The train loader shuffles with a seeded generator.
 
-    Data comes from ``root`` (default: ``data_root()``, i.e. ``VIETAI_DATA``), downloaded by torchvision
-    when missing and ``download`` is true. If MNIST can be neither read nor downloaded, quick mode falls
-    back to scikit-learn's 8x8 digits (with a warning) and full mode raises ``FileNotFoundError``.
+def split_validation(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The last ``validation_size(N)`` images (N, ...) and labels (N,) held out: (train_x, train_y, val_x, val_y).
+
+    A fixed split, the same in every notebook and in the command line: MNIST's last 5,000 training images.
     """
-    device = torch.device(device) if device is not None else get_device()
-    quick = is_quick() if quick is None else quick
-    root = Path(root) if root is not None else data_root()
-    source = "MNIST"
+    cut = len(labels) - validation_size(len(labels))
+    return images[:cut], labels[:cut], images[cut:], labels[cut:]
+
+
+def _load_images(root: Path, download: bool, quick: bool, seed: int) -> tuple[tuple[torch.Tensor, ...], str]:
+    """(train_x, train_y, test_x, test_y) and their source: MNIST, or the digits in quick mode without it."""
     try:
-        train_x, train_y = load_mnist(True, root, download)
-        test_x, test_y = load_mnist(False, root, download)
+        return (*load_mnist(True, root, download), *load_mnist(False, root, download)), "MNIST"
     except (RuntimeError, OSError) as err:  # torchvision: "Dataset not found" / "Error downloading"
         if not quick:
             raise FileNotFoundError(
                 f"MNIST was not found under {root} and could not be downloaded ({err}). "
                 "Set VIETAI_DATA to the folder that holds MNIST/raw/, or connect to the internet."
             ) from err
-        train_x, train_y, test_x, test_y = load_digits_as_mnist(seed)
-        source = "digits"
-        print(f"WARNING: MNIST not found under {root} and not downloadable; quick mode uses "
-              f"scikit-learn's 8x8 digits resized to 28x28 ({len(train_y)} train / {len(test_y)} test).",
-              file=sys.stderr)
+    arrays = load_digits_as_mnist(seed)
+    print(f"WARNING: MNIST not found under {root} and not downloadable; quick mode uses scikit-learn's "
+          f"8x8 digits resized to 28x28 ({len(arrays[1])} train / {len(arrays[3])} test).", file=sys.stderr)
+    return arrays, "digits"
+
+
+def mnist_loaders(batch_size: int = 128, root: str | Path | None = None, device: Device = None,
+                  test_batch_size: int = 1000, download: bool = True, quick: bool | None = None,
+                  seed: int = SEED, validation: bool = False) -> tuple[TensorLoader, ...]:
+    """Train and test loaders over MNIST (60,000 / 10,000 images), normalised; with a validation split.
+
+    Returns ``(train_loader, test_loader)``, or with ``validation=True`` ``(train_loader, val_loader,
+    test_loader)``: the last 5,000 training images become the validation set (``split_validation``) and
+    the first 55,000 the training set. Batches are images (B, 1, 28, 28) float32 and labels (B,) int64
+    on ``device`` (default: ``get_device()``). The train loader shuffles with a seeded generator.
+
+    Data comes from ``root`` (default: ``data_root()``, i.e. ``VIETAI_DATA``), downloaded by torchvision
+    when missing and ``download`` is true. If MNIST can be neither read nor downloaded, quick mode falls
+    back to scikit-learn's 8x8 digits (with a warning; split the same way) and full mode raises
+    ``FileNotFoundError``.
+    """
+    device = torch.device(device) if device is not None else get_device()
+    quick = is_quick() if quick is None else quick
+    root = Path(root) if root is not None else data_root()
+    (train_x, train_y, test_x, test_y), source = _load_images(root, download, quick, seed)
+    loaders = []
+    if validation:
+        train_x, train_y, val_x, val_y = split_validation(train_x, train_y)
+        loaders.append(TensorLoader(val_x.to(device), val_y.to(device), test_batch_size, source=source))
     train = TensorLoader(train_x.to(device), train_y.to(device), batch_size, shuffle=True, seed=seed, source=source)
     test = TensorLoader(test_x.to(device), test_y.to(device), test_batch_size, source=source)
-    return train, test
+    return (train, *loaders, test)

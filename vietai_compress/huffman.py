@@ -22,7 +22,9 @@ def code_lengths(counts) -> np.ndarray:
     Built with a heap: repeatedly merge the two lightest trees; a symbol's length is its depth.
     """
     counts = np.asarray(counts)
-    if counts.ndim != 1 or (counts.size and (counts.min() < 0 or not np.issubdtype(counts.dtype, np.integer))):
+    if counts.size and not np.issubdtype(counts.dtype, np.integer):
+        raise TypeError(f"counts must be integers, got dtype {counts.dtype}")
+    if counts.ndim != 1 or (counts.size and counts.min() < 0):
         raise ValueError("counts must be a 1-D array of non-negative integers")
     lengths = np.zeros(len(counts), dtype=np.int64)
     used = np.flatnonzero(counts)

@@ -8,6 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checks import check_choice
+
 
 class MaskedLinear(nn.Linear):
     """A linear layer whose weight is multiplied by a 0/1 mask in every forward pass.
@@ -30,7 +32,7 @@ class MaskedLinear(nn.Linear):
 class MaskedConv2d(nn.Conv2d):
     """A 2-D convolution with a 0/1 mask on its weight (out, in/groups, kh, kw), as ``MaskedLinear``."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.register_buffer("mask", torch.ones_like(self.weight))
 
@@ -63,6 +65,7 @@ class LeNet300100(nn.Module):
         self.fc3 = linear(100, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (batch, 1, 28, 28) or (batch, 784) -> (batch, 10) log-probabilities."""
         x = x.view(-1, 784)
         x = F.relu(self.fc1(x))
         x = F.relu(self.fc2(x))
@@ -76,6 +79,4 @@ MODELS = {"lenet300": LeNet300100}
 
 def build_model(name: str) -> nn.Module:
     """A fresh model by its registry name (``"lenet300"``), as used by the command line."""
-    if name not in MODELS:
-        raise ValueError(f"model must be one of {sorted(MODELS)}, got {name!r}")
-    return MODELS[name]()
+    return MODELS[check_choice(name, "model", sorted(MODELS))]()

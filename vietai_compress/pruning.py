@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from numbers import Real
 from typing import Iterable
 
 import numpy as np
@@ -17,11 +16,13 @@ import torch.nn as nn
 import torch.nn.utils.prune as torch_prune
 from tqdm.auto import tqdm
 
+from .checks import check_int, check_real
+from .config import Device
 from .models import masked_layers
-from .training import check_epochs, evaluate, make_optimizer, train
+from .training import Batches, evaluate, make_optimizer, train
 
 __all__ = [
-    "masked_layers", "PruneRecord", "prune_by_std", "prune_by_percentile", "layer_std",
+    "masked_layers", "PruneRecord", "std_mask", "prune_by_std", "prune_by_percentile", "layer_std",
     "SparsityReport", "sparsity_report", "print_nonzeros", "StdPruningMethod",
     "prune_by_std_torch", "sensitivity_scan", "std_kept_counts", "prune_to_counts", "round_counts",
     "split_epochs", "PruningRound", "prune_iteratively",
@@ -57,25 +58,29 @@ def _require_masked_layers(model: nn.Module, layers: Iterable[str] | None = None
     return [(name, layer) for name, layer in found if name in wanted]
 
 
-def check_number(value, argument: str, low: float, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{argument} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not (math.isfinite(value) and low <= value <= high):
-        accepted = f"a finite number >= {low}" if high == math.inf else f"in [{low}, {high}]"
-        raise ValueError(f"{argument} must be {accepted}, got {value}")
-    return value
-
-
 def layer_std(weight: torch.Tensor) -> float:
     """Population standard deviation of every entry of ``weight`` (``np.std``, as in the article)."""
     return weight.detach().double().std(correction=0).item()
 
 
 @torch.no_grad()
-def _prune_layer(name: str, layer: nn.Module, threshold: float) -> PruneRecord:
-    """Drop weights with |w| < threshold: the mask loses ones, pruned weights become exactly 0."""
-    keep = layer.weight.abs() >= threshold
+def std_mask(weight: torch.Tensor, s: float, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The article's rule, the one place it is written: keep |w| >= s x std(w), and only where ``mask`` is 1.
+
+    weight: any shape (out, in) or (out, in, kh, kw); std over all its entries, pruned zeros included,
+    as the article's ``np.std(weight)``. Returns a 0/1 mask of the same shape and dtype as ``mask``
+    (float32 when no mask is given). Used by ``prune_by_std``, ``StdPruningMethod`` and ``std_kept_counts``.
+    """
+    s = check_real(s, "s", 0.0)
+    keep = weight.abs() >= s * layer_std(weight)
+    if mask is None:
+        return keep.float()
+    return mask * keep.to(mask.dtype)
+
+
+@torch.no_grad()
+def _apply_mask(name: str, layer: nn.Module, keep: torch.Tensor, threshold: float) -> PruneRecord:
+    """The mask loses the ones ``keep`` drops; pruned weights become exactly 0. Masks never gain ones."""
     layer.mask.mul_(keep.to(layer.mask.dtype))
     layer.weight.mul_(layer.mask)
     kept = int(layer.mask.count_nonzero().item())
@@ -88,19 +93,19 @@ def prune_by_std(model: nn.Module, s: float, layers: Iterable[str] | None = None
     The article's rule (Han et al.'s "quality parameter" s). ``s`` must be a finite number >= 0.
     Returns one ``PruneRecord`` per pruned layer.
     """
-    s = check_number(s, "s", 0.0)
-    return [_prune_layer(name, layer, s * layer_std(layer.weight))
+    s = check_real(s, "s", 0.0)
+    return [_apply_mask(name, layer, std_mask(layer.weight, s), s * layer_std(layer.weight))
             for name, layer in _require_masked_layers(model, layers)]
 
 
 def prune_by_percentile(model: nn.Module, q: float, layers: Iterable[str] | None = None) -> list[PruneRecord]:
     """Prune the q% smallest-magnitude surviving weights of every masked layer (q in [0, 100])."""
-    q = check_number(q, "q", 0.0, 100.0)
+    q = check_real(q, "q", 0.0, 100.0)
     records = []
     for name, layer in _require_masked_layers(model, layers):
         alive = layer.weight.detach()[layer.mask.bool()].abs()
         threshold = float(np.percentile(alive.cpu().numpy(), q)) if alive.numel() else 0.0
-        records.append(_prune_layer(name, layer, threshold))
+        records.append(_apply_mask(name, layer, layer.weight.abs() >= threshold, threshold))
     return records
 
 
@@ -151,16 +156,15 @@ def print_nonzeros(model: nn.Module) -> SparsityReport:
 
 
 class StdPruningMethod(torch_prune.BasePruningMethod):
-    """The s x std rule as a ``torch.nn.utils.prune`` method: keep |w| >= s * std(w)."""
+    """The s x std rule (``std_mask``) as a ``torch.nn.utils.prune`` method: keep |w| >= s * std(w)."""
 
     PRUNING_TYPE = "unstructured"
 
     def __init__(self, s: float):
-        self.s = check_number(s, "s", 0.0)
+        self.s = check_real(s, "s", 0.0)
 
     def compute_mask(self, t: torch.Tensor, default_mask: torch.Tensor) -> torch.Tensor:
-        threshold = self.s * layer_std(t)
-        return default_mask * (t.abs() >= threshold).to(default_mask.dtype)
+        return std_mask(t, self.s, default_mask)
 
 
 def prune_by_std_torch(model: nn.Module, s: float) -> dict[str, torch.Tensor]:
@@ -179,13 +183,13 @@ def prune_by_std_torch(model: nn.Module, s: float) -> dict[str, torch.Tensor]:
     return masks
 
 
-def sensitivity_scan(model: nn.Module, loader, s_values: Iterable[float], device=None,
+def sensitivity_scan(model: nn.Module, loader: Batches, s_values: Iterable[float], device: Device = None,
                      progress: bool = True) -> dict[str, list[float]]:
     """Accuracy (%) when each masked layer alone is pruned with each s, without retraining.
 
     ``model`` is not changed (every point prunes a copy). Returns ``{layer_name: [accuracy per s]}``.
     """
-    s_values = [check_number(s, "s_values", 0.0) for s in s_values]
+    s_values = [check_real(s, "s_values", 0.0) for s in s_values]
     names = [name for name, _ in _require_masked_layers(model)]
     scan = {name: [] for name in names}
     bar = tqdm(total=len(names) * len(s_values), desc="sensitivity", disable=not progress)
@@ -202,45 +206,45 @@ def sensitivity_scan(model: nn.Module, loader, s_values: Iterable[float], device
 @torch.no_grad()
 def std_kept_counts(model: nn.Module, s: float) -> dict[str, int]:
     """How many weights of each masked layer ``prune_by_std(model, s)`` would keep; ``model`` is unchanged."""
-    s = check_number(s, "s", 0.0)
-    return {name: int(((layer.weight.abs() >= s * layer_std(layer.weight)) & layer.mask.bool()).sum().item())
+    return {name: int(std_mask(layer.weight, s, layer.mask).count_nonzero().item())
             for name, layer in _require_masked_layers(model)}
 
 
-def _check_count(count, argument: str, high: int) -> int:
-    if isinstance(count, bool) or not isinstance(count, int):
-        raise TypeError(f"{argument} must be an int, got {type(count).__name__}")
-    if not 0 <= count <= high:
-        raise ValueError(f"{argument} must be in [0, {high}] (the weights still alive), got {count}")
-    return count
+def _top_k_keeping_each_unit(magnitude: torch.Tensor, k: int) -> torch.Tensor:
+    """A 0/1 mask (out, ...) of the k largest entries of ``magnitude`` (pruned entries are -1).
+
+    When k allows it, every output unit (row) that still has a weight keeps its largest one first:
+    a unit with no input left is dead, and in the last layer that is a digit the network can never
+    predict. The rest of the k go to the largest remaining magnitudes of the whole layer.
+    """
+    rows = magnitude.reshape(len(magnitude), -1)
+    best = rows.max(dim=1)
+    alive_rows = (best.values >= 0).nonzero().flatten()
+    keep = torch.zeros_like(rows)
+    if k >= len(alive_rows):
+        keep[alive_rows, best.indices[alive_rows]] = 1.0
+    rest = rows.masked_fill(keep.bool(), -1.0).flatten()
+    keep.view(-1)[rest.topk(k - int(keep.sum().item())).indices] = 1.0
+    return keep.view_as(magnitude)
 
 
 @torch.no_grad()
 def prune_to_counts(model: nn.Module, counts: dict[str, int]) -> list[PruneRecord]:
-    """Keep only the ``counts[name]`` largest-magnitude surviving weights of each named masked layer.
+    """Keep only ``counts[name]`` surviving weights of each named masked layer, the largest in magnitude.
 
     Exact counts (``topk``), unlike a threshold, so several rounds can end on exactly the counts
-    a one-shot ``prune_by_std`` keeps. Already pruned weights stay pruned, however large they grew.
+    a one-shot ``prune_by_std`` keeps. Each output unit keeps its largest weight when the count allows
+    it (``_top_k_keeping_each_unit``). Already pruned weights stay pruned, however large they grew.
     """
     records = []
     for name, layer in _require_masked_layers(model, counts):
         alive = int(layer.mask.count_nonzero().item())
-        k = _check_count(counts[name], f"counts[{name!r}]", alive)
-        magnitude = layer.weight.abs().masked_fill(layer.mask == 0, -1.0).flatten()
-        values, kept = magnitude.topk(k)
-        keep = torch.zeros_like(magnitude)
-        keep[kept] = 1.0
-        layer.mask.mul_(keep.view_as(layer.mask))
-        layer.weight.mul_(layer.mask)
-        threshold = values[-1].item() if k else math.inf
-        records.append(PruneRecord(name, threshold, k, layer.mask.numel()))
+        k = check_int(counts[name], f"counts[{name!r}] (the weights to keep)", 0, alive)
+        magnitude = layer.weight.abs().masked_fill(layer.mask == 0, -1.0)
+        keep = _top_k_keeping_each_unit(magnitude, k)
+        threshold = magnitude[keep.bool()].min().item() if k else math.inf
+        records.append(_apply_mask(name, layer, keep, threshold))
     return records
-
-
-def check_rounds(rounds) -> int:
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"rounds must be an int >= 1, got {rounds!r}")
-    return rounds
 
 
 def round_counts(start: dict[str, int], target: dict[str, int], rounds: int) -> list[dict[str, int]]:
@@ -249,11 +253,11 @@ def round_counts(start: dict[str, int], target: dict[str, int], rounds: int) -> 
     Round r of R keeps ``start * (target / start) ** (r / R)``, so every round removes the same share of
     the weights still alive; the last round keeps exactly ``target``.
     """
-    check_rounds(rounds)
+    rounds = check_int(rounds, "rounds", 1)
     if set(start) != set(target):
         raise ValueError(f"start and target must name the same layers, got {sorted(start)} and {sorted(target)}")
     for name in target:
-        _check_count(target[name], f"target[{name!r}]", start[name])
+        check_int(target[name], f"target[{name!r}]", 0, start[name])
     schedule = []
     for r in range(1, rounds + 1):
         schedule.append({name: round(n * (target[name] / n) ** (r / rounds)) if n else 0
@@ -267,8 +271,7 @@ def split_epochs(epochs: int, rounds: int) -> list[int]:
 
     Each round gets at least 1 epoch (so the total can exceed ``epochs``), unless ``epochs`` is 0.
     """
-    check_epochs(epochs)
-    check_rounds(rounds)
+    epochs, rounds = check_int(epochs, "epochs", 0), check_int(rounds, "rounds", 1)
     if epochs == 0:
         return [0] * rounds
     share, extra = divmod(epochs, rounds)
@@ -277,16 +280,19 @@ def split_epochs(epochs: int, rounds: int) -> list[int]:
 
 @dataclass
 class PruningRound:
-    """One round of ``prune_iteratively``: weights kept (all masked layers), epochs retrained, accuracy."""
+    """One round of ``prune_iteratively``: weights kept (all masked layers), epochs retrained, accuracy
+    after the round (None without an ``eval_loader``) and the training history of the round."""
 
     round: int
     kept: int
     epochs: int
     accuracy: float | None
+    history: dict[str, list[float]]
 
 
-def prune_iteratively(model: nn.Module, s: float, rounds: int, loader, epochs: int, device=None,
-                      progress: bool = True, eval_loader=None) -> list[PruningRound]:
+def prune_iteratively(model: nn.Module, s: float, rounds: int, loader: Batches, epochs: int,
+                      device: Device = None, progress: bool = True,
+                      eval_loader: Batches | None = None) -> list[PruningRound]:
     """Reach the sparsity of ``prune_by_std(model, s)`` in ``rounds`` prune + retrain rounds.
 
     Each layer ends with exactly as many weights as the one-shot rule keeps on the model given; the
@@ -300,7 +306,8 @@ def prune_iteratively(model: nn.Module, s: float, rounds: int, loader, epochs: i
     for r, (counts, round_epochs) in enumerate(zip(round_counts(start, target, rounds),
                                                    split_epochs(epochs, rounds)), start=1):
         prune_to_counts(model, counts)
-        train(model, loader, make_optimizer(model), round_epochs, device, progress, desc=f"round {r}/{rounds}")
+        trained = train(model, loader, make_optimizer(model), round_epochs, device, progress,
+                        desc=f"round {r}/{rounds}")
         accuracy = evaluate(model, eval_loader, device).accuracy if eval_loader is not None else None
-        history.append(PruningRound(r, sum(counts.values()), round_epochs, accuracy))
+        history.append(PruningRound(r, sum(counts.values()), round_epochs, accuracy, trained))
     return history

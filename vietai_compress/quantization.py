@@ -4,11 +4,20 @@ Taught in notebook 04_weight_sharing. The article clusters the nonzero weights o
 (the ``data`` array of a CSR/CSC matrix) with scikit-learn's ``KMeans``, initialised linearly between
 their minimum and maximum, and replaces every weight by its centroid. Deep Compression then trains
 the centroids: each centroid moves by the summed gradient of the weights that share it.
+
+Here the shared weights live in the layer: ``share_weights`` turns every masked layer into a
+``SharedLinear`` / ``SharedConv2d`` that holds its centroids as a Parameter and the positions and
+cluster labels of its nonzero weights as buffers, and builds its weight from them in every forward
+pass. Autograd then gives each centroid exactly the summed gradient of its weights, so fine-tuning is
+a plain call of ``training.train`` (``fine_tune_centroids``). ``strip_sharing`` turns the layers
+back into plain masked layers.
 """
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -17,13 +26,13 @@ import torch.nn.functional as F
 from sklearn.cluster import KMeans
 from tqdm.auto import tqdm
 
-from .config import SEED, get_device
-from .models import masked_layers
-from .training import article_epochs, check_epochs, evaluate
+from .checks import check_choice, check_int
+from .config import SEED, Device
+from .models import MaskedConv2d, MaskedLinear, masked_layers
+from .recipe import BITS, FINE_TUNE_LR, INIT
+from .training import Batches, evaluate, train
 
 INITS = ("linear", "random", "density", "kmeans++")
-FINE_TUNE_LR = 1e-4
-FINE_TUNE_EPOCHS = 5
 
 
 @dataclass
@@ -48,32 +57,123 @@ class Codebook:
         return len(self.labels)
 
     def dense(self, shape: tuple[int, ...]) -> torch.Tensor:
-        """The weight tensor this codebook stands for, of the given shape, float32 on the CPU."""
-        flat = torch.zeros(int(np.prod(shape)), dtype=torch.float32)
-        flat[self.positions] = self.centroids[self.labels]
+        """The weight tensor this codebook stands for, of the given shape, on the centroids' device.
+
+        Differentiable with respect to the centroids: the gradient of centroid j is the sum of the
+        gradients of the weights labelled j (the index's backward pass adds them up).
+        """
+        flat = self.centroids.new_zeros(math.prod(shape))
+        flat = flat.index_put((self.positions,), self.centroids[self.labels])
         return flat.view(shape)
 
 
-def check_bits(bits) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 16:
-        raise ValueError(f"bits must be an int in [1, 16], got {bits!r}")
-    return int(bits)
+# ---------------------------------------------------------------- layers that share their weights
+class _SharedWeights(nn.Module):
+    """Base of the shared layers: centroids (k,) Parameter, positions (n,) and labels (n,) buffers."""
+
+    def __init__(self, codebook: Codebook, shape: tuple[int, ...], bias: torch.Tensor | None):
+        super().__init__()
+        self.weight_shape = tuple(shape)
+        self.centroids = nn.Parameter(codebook.centroids.detach().float().clone())
+        self.register_buffer("positions", codebook.positions.detach().long().clone())
+        self.register_buffer("labels", codebook.labels.detach().long().clone())
+        self.bias = nn.Parameter(bias.detach().clone()) if bias is not None else None
+
+    @property
+    def codebook(self) -> Codebook:
+        """The layer's codebook; its tensors share memory with the layer, so it is never stale."""
+        return Codebook(self.centroids.detach(), self.positions, self.labels)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The dense weight, built from the centroids (gradients flow to the centroids)."""
+        return Codebook(self.centroids, self.positions, self.labels).dense(self.weight_shape)
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """1 where a weight is stored, 0 elsewhere (what the masked layer's buffer held)."""
+        flat = torch.zeros(math.prod(self.weight_shape), device=self.positions.device)
+        flat[self.positions] = 1.0
+        return flat.view(self.weight_shape)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # n and k differ from layer to layer: take the sizes the checkpoint has before loading it
+        for name in ("centroids", "positions", "labels"):
+            if prefix + name in state_dict:
+                getattr(self, name).data = torch.empty_like(state_dict[prefix + name], device=self.positions.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.weight_shape}, k={len(self.centroids)}, n={len(self.labels)}"
 
 
-def _check_init(init) -> str:
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    return init
+class SharedLinear(_SharedWeights):
+    """A linear layer whose nonzero weights share k values: x (batch, in) -> (batch, out)."""
+
+    def __init__(self, layer: nn.Linear, codebook: Codebook):
+        super().__init__(codebook, tuple(layer.weight.shape), layer.bias)
+        self.out_features, self.in_features = layer.weight.shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
 
 
-def initial_centroids(values: np.ndarray, k: int, init: str, seed: int = SEED):
+class SharedConv2d(_SharedWeights):
+    """A 2-D convolution whose nonzero weights share k values: (batch, C, H, W) -> (batch, C', H', W')."""
+
+    def __init__(self, layer: nn.Conv2d, codebook: Codebook):
+        super().__init__(codebook, tuple(layer.weight.shape), layer.bias)
+        if getattr(layer, "padding_mode", "zeros") != "zeros":
+            raise ValueError(f"only padding_mode='zeros' is supported, got {layer.padding_mode!r}")
+        self.in_channels, self.out_channels = layer.in_channels, layer.out_channels
+        self.kernel_size, self.stride, self.padding = layer.kernel_size, layer.stride, layer.padding
+        self.dilation, self.groups = layer.dilation, layer.groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+SHARED_LAYER_TYPES = (SharedLinear, SharedConv2d)
+
+
+def shared_layers(model: nn.Module) -> list[tuple[str, _SharedWeights]]:
+    """Every shared layer of ``model`` as ``(name, layer)``, in model order."""
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, SHARED_LAYER_TYPES)]
+
+
+def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Every masked or shared layer of ``model`` as ``(name, layer)``, in model order.
+
+    Both kinds have ``weight`` (the dense weight as used in the forward pass), ``mask`` and ``bias``.
+    """
+    types = SHARED_LAYER_TYPES + (MaskedLinear, MaskedConv2d)
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, types)]
+
+
+def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent), child, new)
+
+
+def _shared_version(layer: nn.Module, codebook: Codebook) -> _SharedWeights:
+    make = SharedConv2d if isinstance(layer, (nn.Conv2d, SharedConv2d)) else SharedLinear
+    return make(layer, codebook).to(layer.weight.device)
+
+
+# ---------------------------------------------------------------- k-means
+def check_bits(bits: int) -> int:
+    """Bits per shared weight: an int in [1, 16] (2**bits centroids)."""
+    return check_int(bits, "bits", 1, 16)
+
+
+def initial_centroids(values: np.ndarray, k: int, init: str, seed: int = SEED) -> np.ndarray | str:
     """Starting centroids for k-means on 1-D ``values`` (n,), as in Han et al. (Fig. 8).
 
     linear: evenly spaced between min and max; random: k distinct weights drawn at random;
     density: evenly spaced on the weights' CDF (quantiles); kmeans++: scikit-learn's k-means++.
     Returns an array (k,) or the string ``"k-means++"`` that ``KMeans`` understands.
     """
-    _check_init(init)
+    check_choice(init, "init", INITS)
     if init == "linear":
         return np.linspace(values.min(), values.max(), k)
     if init == "random":
@@ -83,13 +183,13 @@ def initial_centroids(values: np.ndarray, k: int, init: str, seed: int = SEED):
     return "k-means++"
 
 
-def cluster_values(values: np.ndarray, bits: int, init: str = "linear", seed: int = SEED):
+def cluster_values(values: np.ndarray, bits: int, init: str = INIT, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
     """Cluster 1-D ``values`` (n,) into at most 2**bits groups.
 
     Returns ``(centroids (k,) float32, labels (n,) int64)``. When the values hold no more than 2**bits
     distinct numbers, each distinct number is its own centroid (exact, no k-means needed).
     """
-    bits, init = check_bits(bits), _check_init(init)
+    bits, init = check_bits(bits), check_choice(init, "init", INITS)
     distinct, inverse = np.unique(values, return_inverse=True)
     if len(distinct) <= 2 ** bits:
         return distinct.astype(np.float32), inverse.astype(np.int64)
@@ -107,117 +207,116 @@ def cluster_values(values: np.ndarray, bits: int, init: str = "linear", seed: in
 
 
 @torch.no_grad()
-def share_weights(model: nn.Module, bits: int = 5, init: str = "linear", seed: int = SEED) -> dict[str, Codebook]:
-    """Replace the nonzero weights of every masked layer by their k-means centroid (at most 2**bits).
+def layer_codebook(weight: torch.Tensor, bits: int, init: str = INIT, seed: int = SEED) -> Codebook:
+    """Cluster the nonzero entries of ``weight`` (any shape) into at most 2**bits shared values (CPU)."""
+    flat = weight.detach().flatten().cpu()
+    positions = flat.nonzero().flatten()
+    values = flat[positions].double().numpy()
+    if len(values) == 0:  # an all-zero layer: an empty codebook
+        return Codebook(torch.zeros(0), positions, torch.zeros(0, dtype=torch.long))
+    centroids, labels = cluster_values(values, bits, init, seed)
+    return Codebook(torch.from_numpy(centroids), positions, torch.from_numpy(labels))
 
-    Pruned weights stay exactly 0; an all-zero layer is left alone (empty codebook); dtype stays
-    float32. Returns ``{layer_name: Codebook}``.
+
+def share_weights(model: nn.Module, bits: int = BITS, init: str = INIT, seed: int = SEED) -> dict[str, Codebook]:
+    """Replace every masked layer by a shared layer whose nonzero weights are their k-means centroids.
+
+    At most 2**bits centroids per layer; pruned weights stay exactly 0; an all-zero layer gets an empty
+    codebook. The model is changed in place (its masked layers become ``SharedLinear`` / ``SharedConv2d``);
+    create a new optimizer afterwards. Returns ``{layer_name: Codebook}`` (views of the layers' tensors).
     """
-    bits, init = check_bits(bits), _check_init(init)
+    bits, init = check_bits(bits), check_choice(init, "init", INITS)
+    layers = masked_layers(model)
+    if not layers:
+        raise ValueError("model has no masked layer to share; build it with masks, e.g. LeNet300100()")
     codebooks = {}
-    for name, layer in masked_layers(model):
-        flat = layer.weight.detach().flatten()
-        positions = flat.nonzero().flatten().cpu()
-        values = flat[positions.to(flat.device)].cpu().double().numpy()
-        if len(values) == 0:
-            centroids, labels = np.zeros(0, np.float32), np.zeros(0, np.int64)
-        else:
-            centroids, labels = cluster_values(values, bits, init, seed)
-        codebook = Codebook(torch.from_numpy(centroids), positions, torch.from_numpy(labels))
-        _write_codebook(layer, codebook)
-        codebooks[name] = codebook
+    for name, layer in layers:
+        shared = _shared_version(layer, layer_codebook(layer.weight * layer.mask, bits, init, seed))
+        _replace(model, name, shared)
+        codebooks[name] = shared.codebook
     return codebooks
 
 
+def model_codebooks(model: nn.Module) -> dict[str, Codebook]:
+    """``{layer_name: Codebook}`` of every shared layer of ``model`` (views, never stale)."""
+    return {name: layer.codebook for name, layer in shared_layers(model)}
+
+
 @torch.no_grad()
-def _write_codebook(layer: nn.Module, codebook: Codebook) -> None:
-    """Set the layer's weight to centroids[labels] at the codebook's positions (0 elsewhere)."""
-    layer.weight.copy_(codebook.dense(tuple(layer.weight.shape)).to(layer.weight.device))
+def strip_sharing(model: nn.Module) -> nn.Module:
+    """Turn every shared layer back into a plain masked layer with the same weight, mask and bias (in place)."""
+    for name, layer in shared_layers(model):
+        if isinstance(layer, SharedConv2d):
+            plain = MaskedConv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+                                 layer.padding, layer.dilation, layer.groups, bias=layer.bias is not None)
+        else:
+            plain = MaskedLinear(layer.in_features, layer.out_features, bias=layer.bias is not None)
+        plain.to(layer.centroids.device)
+        plain.weight.copy_(layer.weight)
+        plain.mask.copy_(layer.mask)
+        if layer.bias is not None:
+            plain.bias.copy_(layer.bias)
+        _replace(model, name, plain)
+    return model
+
+
+def share_like_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> nn.Module:
+    """Give ``model`` shared layers wherever ``state_dict`` holds centroids, so that it can be loaded.
+
+    Used when a checkpoint of a weight-shared model is loaded into a freshly built (masked) model.
+    """
+    for name, layer in masked_layers(model):
+        if f"{name}.centroids" in state_dict:
+            _replace(model, name, _shared_version(layer, layer_codebook(torch.zeros(0), 1)))
+    return model
 
 
 def distinct_values(model: nn.Module) -> dict[str, int]:
-    """Number of distinct nonzero weight values in every masked layer."""
-    return {name: int(torch.unique(layer.weight[layer.weight != 0]).numel())
-            for name, layer in masked_layers(model)}
+    """Number of distinct nonzero weight values in every masked or shared layer."""
+    result = {}
+    for name, layer in weight_layers(model):
+        weight = layer.weight.detach()
+        result[name] = int(torch.unique(weight[weight != 0]).numel())
+    return result
 
 
-def fine_tune_centroids(model: nn.Module, codebooks: dict[str, Codebook], loader, epochs: int,
-                        lr: float = FINE_TUNE_LR, device=None, progress: bool = True, eval_loader=None) -> dict:
+# ---------------------------------------------------------------- trained quantization
+def fine_tune_centroids(model: nn.Module, loader: Batches, epochs: int, lr: float = FINE_TUNE_LR,
+                        device: Device = None, progress: bool = True, eval_loader: Batches | None = None,
+                        desc: str = "fine-tune centroids") -> dict[str, list[float]]:
     """Trained quantization (Deep Compression, Fig. 3): train the centroids, keep the assignments.
 
-    Each centroid's gradient is the sum of the gradients of the weights that share it; the other
-    parameters (biases) train as usual; pruned weights stay 0. After every step each layer holds
-    at most ``k`` distinct values. Updates ``codebooks`` in place and returns
-    ``{"loss": [...], "test_accuracy": [...]}`` per epoch (accuracy only with ``eval_loader``).
+    A plain ``train`` call with a fresh Adam (constant lr, no weight decay) over the model's parameters:
+    the shared layers' centroids (each gets the summed gradient of its weights) and the biases.
+    Pruned weights stay 0 and each layer keeps at most ``k`` distinct values by construction.
+    Returns the training history.
     """
-    check_epochs(epochs)
-    device = device or get_device()
-    model.to(device)
-    layers = dict(masked_layers(model))
-    unknown = sorted(set(codebooks) - set(layers))
-    if unknown:
-        raise ValueError(f"codebooks name layers the model does not have: {unknown}")
-    centroids = {name: cb.centroids.clone().to(device).requires_grad_() for name, cb in codebooks.items()}
-    index = {name: (cb.positions.to(device), cb.labels.to(device)) for name, cb in codebooks.items()}
-    shared = {id(layers[name].weight) for name in codebooks}
-    others = [p for p in model.parameters() if id(p) not in shared]
-    optimizer = torch.optim.Adam(list(centroids.values()) + others, lr=lr)
-
-    history = {"loss": [], "test_accuracy": []}
-    bar = tqdm(total=epochs * len(loader), desc="fine-tune centroids", disable=not progress, unit="batch")
-    for epoch in range(epochs):
-        model.train()
-        total_loss, batches = 0.0, 0
-        for images, labels in loader:
-            images, labels = images.to(device), labels.to(device)
-            optimizer.zero_grad(set_to_none=True)
-            model.zero_grad(set_to_none=True)
-            loss = F.nll_loss(model(images), labels)
-            loss.backward()
-            for name, c in centroids.items():
-                positions, members = index[name]
-                weight_grad = layers[name].weight.grad.flatten()[positions]
-                c.grad = torch.zeros_like(c).index_add_(0, members, weight_grad)
-            optimizer.step()
-            with torch.no_grad():
-                for name, c in centroids.items():
-                    positions, members = index[name]
-                    layers[name].weight.view(-1)[positions] = c[members]
-            total_loss += loss.item()
-            batches += 1
-            bar.update(1)
-        history["loss"].append(total_loss / max(batches, 1))
-        if eval_loader is not None:
-            history["test_accuracy"].append(evaluate(model, eval_loader, device).accuracy)
-        bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{history['loss'][-1]:.4f}")
-    bar.close()
-    for name, c in centroids.items():
-        codebooks[name].centroids = c.detach().cpu()
-    return history
+    if not shared_layers(model):
+        raise ValueError("model has no shared layer; call share_weights(model, bits) first")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    return train(model, loader, optimizer, epochs, device, progress, eval_loader=eval_loader, desc=desc,
+                 cosine=False)
 
 
-def fine_tune_epochs(quick: bool, batches_per_epoch: int) -> int:
-    """Centroid fine-tuning epochs: 5 in full mode; in quick mode one MNIST epoch's worth of steps."""
-    return article_epochs(quick, batches_per_epoch) if quick else FINE_TUNE_EPOCHS
-
-
-def sharing_sweep(model: nn.Module, bits_values, train_loader, test_loader, inits=("linear",),
-                  fine_tune: int = 0, lr: float = FINE_TUNE_LR, device=None, progress: bool = True) -> list[dict]:
+def sharing_sweep(model: nn.Module, bits_values: Iterable[int], train_loader: Batches, test_loader: Batches,
+                  inits: Iterable[str] = (INIT,), fine_tune: int = 0, lr: float = FINE_TUNE_LR,
+                  device: Device = None, progress: bool = True) -> list[dict]:
     """Accuracy of weight sharing for every (init, bits), each on a fresh copy of ``model``.
 
     Returns one dict per run: ``{"init", "bits", "accuracy"}``, plus ``"fine_tuned"`` (accuracy after
     ``fine_tune`` epochs of ``fine_tune_centroids``) when ``fine_tune`` > 0. ``model`` is not changed.
     """
-    check_epochs(fine_tune)
+    fine_tune = check_int(fine_tune, "fine_tune", 0)
+    bits_values, inits = list(bits_values), list(inits)
     rows = []
     bar = tqdm(total=len(inits) * len(bits_values), desc="weight sharing", disable=not progress)
     for init in inits:
         for bits in bits_values:
             shared = copy.deepcopy(model)
-            codebooks = share_weights(shared, bits, init)
+            share_weights(shared, bits, init)
             row = {"init": init, "bits": bits, "accuracy": evaluate(shared, test_loader, device).accuracy}
             if fine_tune:
-                fine_tune_centroids(shared, codebooks, train_loader, fine_tune, lr, device, progress=False)
+                fine_tune_centroids(shared, train_loader, fine_tune, lr, device, progress=False)
                 row["fine_tuned"] = evaluate(shared, test_loader, device).accuracy
             rows.append(row)
             bar.update(1)

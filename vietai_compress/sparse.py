@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import timeit
 import warnings
+from typing import Callable
 
 import numpy as np
 import scipy.sparse
@@ -13,13 +14,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .models import MaskedLinear, masked_layers
+from .checks import check_choice
+from .models import MaskedLinear
+from .quantization import SharedLinear, weight_layers
 
 
-def _linear_layers(model: nn.Module) -> list[MaskedLinear]:
-    layers = [layer for _, layer in masked_layers(model)]
-    if not layers or not all(isinstance(layer, MaskedLinear) for layer in layers):
-        raise TypeError("sparse inference needs a model made of MaskedLinear layers (e.g. LeNet300100)")
+def _linear_layers(model: nn.Module) -> list[nn.Module]:
+    layers = [layer for _, layer in weight_layers(model)]
+    if not layers or not all(isinstance(layer, (MaskedLinear, SharedLinear)) for layer in layers):
+        raise TypeError("sparse inference needs a model made of MaskedLinear or SharedLinear layers "
+                        "(e.g. LeNet300100)")
     return layers
 
 
@@ -32,9 +36,7 @@ class SparseMLP(nn.Module):
 
     def __init__(self, model: nn.Module, backend: str = "torch"):
         super().__init__()
-        if backend not in ("torch", "scipy"):
-            raise ValueError(f"backend must be 'torch' or 'scipy', got {backend!r}")
-        self.backend = backend
+        self.backend = check_choice(backend, "backend", ("torch", "scipy"))
         layers = _linear_layers(model)
         weights = [(layer.weight * layer.mask).detach().cpu() for layer in layers]
         self.biases = [layer.bias.detach().cpu() for layer in layers]
@@ -67,7 +69,7 @@ class SparseMLP(nn.Module):
         return F.log_softmax(torch.from_numpy(np.ascontiguousarray(h.T)), dim=1)
 
 
-def seconds_per_call(fn, repeat: int = 7, min_time: float = 0.2) -> float:
+def seconds_per_call(fn: Callable[[], object], repeat: int = 7, min_time: float = 0.2) -> float:
     """Best-of-``repeat`` time of one call of ``fn()`` in seconds (``timeit``, each run at least ``min_time``)."""
     timer = timeit.Timer(fn)
     number, _ = timer.autorange()

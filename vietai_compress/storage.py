@@ -1,18 +1,28 @@
 """A real compressed file: pruned positions, shared-weight indices and Huffman coding on disk.
 
-Taught in notebook 06_huffman_and_storage. Layout per masked layer, as in Deep Compression:
+Taught in notebook 06_huffman_and_storage. Every layer of the model must be shared
+(``share_weights``); its codebook is read from the layer. Per layer, as in Deep Compression:
 
 * positions of the nonzero weights as relative gaps of ``gap_bits`` bits (5 for fully connected
-  layers, 8 for conv layers). Gap symbols 0 .. 2**b - 2 mean "skip that many zeros, then a weight";
-  the largest symbol 2**b - 1 is the filler: "skip 2**b - 1 zeros, no weight here" (the paper's
+  layers, 8 for conv layers by default). Gap symbols 0 .. 2**b - 2 mean "skip that many zeros, then a
+  weight"; the largest symbol 2**b - 1 is the filler: "skip 2**b - 1 zeros, no weight here" (the paper's
   filler zero, its zero weight implied instead of stored);
 * the cluster index of every nonzero weight, and the codebook (float32 centroids);
 * the bias as float32;
 * both integer streams Huffman-coded, each with its table of code lengths (one byte per symbol).
 
-The file starts with a magic string, a format version, the payload length and a CRC-32 of the
-payload; layer names and shapes are in the payload. Written atomically; loading validates
-everything before it touches the model, so a bad file never leaves a model half loaded.
+Byte layout (little-endian; ``str`` is a u8 length, then that many UTF-8 bytes):
+
+    header   magic "VIETAIC\\0" (8) | version u16 | payload length u32 | CRC-32 of the payload u32
+    payload  model name str | layer count u16 | layer records, one after the other
+    layer    name str | kind u8 (0 linear, 1 conv) | ndim u8 (2 linear, 4 conv) | shape u32 x ndim
+             | gap_bits u8 (1-16) | k u32 (<= 2**16) | has_bias u8 (0/1)
+             | centroids f32 x k | bias f32 x shape[0] if has_bias
+             | gap stream (alphabet 2**gap_bits) | index stream (alphabet max(k, 1))
+    stream   code lengths u8 x alphabet | symbol count u32 | byte count u32 | coded bits
+
+Written atomically; loading checks every field against its range before it touches the model, so a
+bad file raises ``ValueError`` and never leaves a model half loaded.
 """
 from __future__ import annotations
 
@@ -21,21 +31,28 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from .checks import check_int
 from .compression import index_bits
 from .fileio import atomic_write_bytes
 from .huffman import HuffmanCode
-from .models import MODELS, MaskedConv2d, masked_layers
-from .quantization import Codebook
+from .models import MODELS
+from .quantization import (SHARED_LAYER_TYPES, Codebook, SharedConv2d, _replace, _shared_version, model_codebooks,
+                           weight_layers)
+from .recipe import GAP_BITS
 
 MAGIC = b"VIETAIC\x00"
 VERSION = 1
 _HEADER = struct.Struct("<8sHII")  # magic, version, payload length, crc32 of the payload
-GAP_BITS = {"linear": 5, "conv": 8}
+KINDS = ("linear", "conv")  # the kind byte indexes this tuple
+NDIM = {"linear": 2, "conv": 4}
+MAX_GAP_BITS = 16
+MAX_CENTROIDS = 2 ** 16  # share_weights uses at most 16 bits
 
 
 # ---------------------------------------------------------------- relative positions
@@ -74,17 +91,20 @@ def _stream(symbols: np.ndarray, alphabet: int) -> bytes:
 
 
 def _layer_kind(layer: nn.Module) -> str:
-    return "conv" if isinstance(layer, MaskedConv2d) else "linear"
+    return "conv" if isinstance(layer, (SharedConv2d, nn.Conv2d)) else "linear"
 
 
-def _check_supported(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    layers = masked_layers(model)
+def _shared_layers_only(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    layers = weight_layers(model)
     if not layers:
-        raise ValueError("model has no masked layer to compress")
+        raise ValueError("model has no masked or shared layer to compress")
     covered = {id(p) for _, layer in layers for p in layer.parameters()}
     others = [name for name, p in model.named_parameters() if id(p) not in covered]
     if others:
-        raise ValueError(f"only masked layers can be stored; the model also has parameters {others}")
+        raise ValueError(f"only masked and shared layers can be stored; the model also has parameters {others}")
+    plain = [name for name, layer in layers if not isinstance(layer, SHARED_LAYER_TYPES)]
+    if plain:
+        raise ValueError(f"layers {plain} are not shared yet; call share_weights(model, bits) first")
     return layers
 
 
@@ -92,35 +112,50 @@ def _model_name(model: nn.Module) -> str:
     return next((name for name, cls in MODELS.items() if type(model) is cls), "custom")
 
 
-def save_compressed(model: nn.Module, path: str | Path, codebooks: dict[str, Codebook]) -> Path:
+def _gap_bits_by_kind(gap_bits: int | Mapping[str, int] | None) -> dict[str, int]:
+    """One int for every layer, or a mapping by kind (``{"linear": 5, "conv": 8}``, the default)."""
+    if gap_bits is None:
+        return dict(GAP_BITS)
+    if isinstance(gap_bits, Mapping):
+        unknown = sorted(set(gap_bits) - set(KINDS))
+        if unknown:
+            raise ValueError(f"gap_bits keys must be layer kinds {KINDS}, got {unknown}")
+        chosen = {**GAP_BITS, **gap_bits}
+    else:
+        chosen = dict.fromkeys(KINDS, gap_bits)
+    return {kind: check_int(bits, f"gap_bits[{kind!r}]", 1, MAX_GAP_BITS) for kind, bits in chosen.items()}
+
+
+def save_compressed(model: nn.Module, path: str | Path, gap_bits: int | Mapping[str, int] | None = None) -> Path:
     """Write the weight-shared ``model`` to ``path`` in the compressed format. Returns the path.
 
-    ``codebooks`` come from ``share_weights`` (and ``fine_tune_centroids``); they must match the
-    model's weights exactly.
+    Every layer must be shared (``share_weights``). ``gap_bits``: bits per relative position, one int
+    for every layer or a mapping by layer kind; default 5 for fully connected, 8 for conv layers
+    (``recipe.GAP_BITS``). Each layer's gap bits are stored in the file, so any setting reads back.
     """
-    layers = _check_supported(model)
+    layers = _shared_layers_only(model)
+    bits_by_kind = _gap_bits_by_kind(gap_bits)
     payload = bytearray(_string(_model_name(model)) + struct.pack("<H", len(layers)))
     for name, layer in layers:
-        if name not in codebooks:
-            raise ValueError(f"no codebook for layer {name!r}; run share_weights(model) first")
-        codebook = codebooks[name]
-        weight = layer.weight.detach().cpu()
-        if not torch.equal(codebook.dense(tuple(weight.shape)), weight):
-            raise ValueError(f"the codebook of layer {name!r} does not match its weights; "
-                             "call share_weights again after changing the model")
-        kind = _layer_kind(layer)
-        gap_bits = GAP_BITS[kind]
-        bias = layer.bias.detach().cpu().float().numpy() if layer.bias is not None else None
-        payload += _string(name) + struct.pack("<BB", list(GAP_BITS).index(kind), weight.dim())
-        payload += struct.pack(f"<{weight.dim()}I", *weight.shape)
-        payload += struct.pack("<BIB", gap_bits, codebook.k, bias is not None)
-        payload += codebook.centroids.float().numpy().astype("<f4").tobytes()
-        if bias is not None:
-            payload += bias.astype("<f4").tobytes()
-        payload += _stream(positions_to_gaps(codebook.positions.numpy(), gap_bits), 2 ** gap_bits)
-        payload += _stream(codebook.labels.numpy(), max(codebook.k, 1))
+        payload += _string(name) + _layer_record(layer, bits_by_kind[_layer_kind(layer)])
     header = _HEADER.pack(MAGIC, VERSION, len(payload), zlib.crc32(payload))
     return atomic_write_bytes(path, header + bytes(payload))
+
+
+def _layer_record(layer: nn.Module, gap_bits: int) -> bytes:
+    """Everything after a layer's name, as in the byte table of this module's docstring."""
+    codebook = layer.codebook
+    kind = _layer_kind(layer)
+    shape = layer.weight_shape
+    has_bias = layer.bias is not None
+    record = struct.pack("<BB", KINDS.index(kind), len(shape)) + struct.pack(f"<{len(shape)}I", *shape)
+    record += struct.pack("<BIB", gap_bits, codebook.k, has_bias)
+    record += codebook.centroids.cpu().numpy().astype("<f4").tobytes()
+    if has_bias:
+        record += layer.bias.detach().cpu().numpy().astype("<f4").tobytes()
+    record += _stream(positions_to_gaps(codebook.positions.cpu().numpy(), gap_bits), 2 ** gap_bits)
+    record += _stream(codebook.labels.cpu().numpy(), max(codebook.k, 1))
+    return record
 
 
 # ---------------------------------------------------------------- reading
@@ -140,15 +175,33 @@ class _Reader:
     def unpack(self, fmt: str):
         return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt)))
 
-    def string(self) -> str:
+    def string(self, what: str) -> str:
         (n,) = self.unpack("B")
-        return self.take(n).decode("utf-8")
+        try:
+            return self.take(n).decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"the {what} in the file is not valid UTF-8") from err
 
-    def stream(self, alphabet: int) -> tuple[np.ndarray, int]:
+    def floats(self, n: int, what: str) -> np.ndarray:
+        values = np.frombuffer(self.take(4 * n), dtype="<f4").astype(np.float32)
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{what} holds a value that is not a finite number")
+        return values
+
+    def stream(self, alphabet: int, what: str) -> tuple[np.ndarray, int]:
         """Decode one Huffman stream; returns (symbols, bytes of coded bits)."""
         lengths = np.frombuffer(self.take(alphabet), dtype=np.uint8)
         n, size = self.unpack("II")
-        return HuffmanCode(lengths).decode(self.take(size), n), size
+        data = self.take(size)
+        if n > 8 * size:  # every symbol takes at least one bit
+            raise ValueError(f"{what}: {n} symbols cannot fit in {size} bytes")
+        return HuffmanCode(lengths).decode(data, n), size
+
+
+def _in_range(value: int, what: str, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise ValueError(f"{what} is {value}, outside its range [{low}, {high}]")
+    return value
 
 
 @dataclass
@@ -193,9 +246,13 @@ class StoredLayer:
         """Fixed-width gaps and cluster indices, plus the float32 codebook and bias (P+Q)."""
         return self.gap_symbols * self.gap_bits + self.n * index_bits(self.k) + 32 * (self.k + self.biases)
 
-    def weight(self) -> torch.Tensor:
+    @property
+    def codebook(self) -> Codebook:
         return Codebook(torch.from_numpy(self.centroids), torch.from_numpy(self.positions),
-                        torch.from_numpy(self.labels)).dense(self.shape)
+                        torch.from_numpy(self.labels))
+
+    def weight(self) -> torch.Tensor:
+        return self.codebook.dense(self.shape)
 
 
 def read_compressed(path: str | Path) -> tuple[str, list[StoredLayer]]:
@@ -216,55 +273,68 @@ def read_compressed(path: str | Path) -> tuple[str, list[StoredLayer]]:
     if zlib.crc32(payload) != crc:
         raise ValueError(f"{path} is corrupt (checksum mismatch)")
     reader = _Reader(payload)
-    model_name = reader.string()
+    model_name = reader.string("model name")
     (count,) = reader.unpack("H")
-    return model_name, [_read_layer(reader) for _ in range(count)]
+    layers = [_read_layer(reader) for _ in range(count)]
+    if reader.offset != len(payload):
+        raise ValueError(f"{path} has {len(payload) - reader.offset} unread bytes after its last layer")
+    return model_name, layers
 
 
 def _read_layer(reader: _Reader) -> StoredLayer:
     start = reader.offset
-    name = reader.string()
+    name = reader.string("layer name")
     kind_id, ndim = reader.unpack("BB")
+    kind = KINDS[_in_range(kind_id, f"layer {name!r}: kind byte", 0, len(KINDS) - 1)]
+    _in_range(ndim, f"layer {name!r}: number of dimensions of a {kind} weight", NDIM[kind], NDIM[kind])
     shape = tuple(reader.unpack(f"{ndim}I"))
+    for size in shape:
+        _in_range(size, f"layer {name!r}: a dimension of the weight", 1, 2 ** 31 - 1)
+    weights = math.prod(shape)
+    _in_range(weights, f"layer {name!r}: number of weights", 1, 2 ** 31 - 1)
     gap_bits, k, has_bias = reader.unpack("BIB")
-    centroids = np.frombuffer(reader.take(4 * k), dtype="<f4").astype(np.float32)
-    bias = np.frombuffer(reader.take(4 * shape[0]), dtype="<f4").astype(np.float32) if has_bias else None
-    gaps, gap_bytes = reader.stream(2 ** gap_bits)
-    labels, index_bytes = reader.stream(max(k, 1))
+    _in_range(gap_bits, f"layer {name!r}: gap bits", 1, MAX_GAP_BITS)
+    _in_range(k, f"layer {name!r}: number of centroids", 0, min(MAX_CENTROIDS, weights))
+    _in_range(has_bias, f"layer {name!r}: bias flag", 0, 1)
+    centroids = reader.floats(k, f"layer {name!r}: codebook")
+    bias = reader.floats(shape[0], f"layer {name!r}: bias") if has_bias else None
+    gaps, gap_bytes = reader.stream(2 ** gap_bits, f"layer {name!r}: gap stream")
+    labels, index_bytes = reader.stream(max(k, 1), f"layer {name!r}: index stream")
     positions = gaps_to_positions(gaps, gap_bits)
-    if len(positions) != len(labels) or (len(positions) and positions[-1] >= math.prod(shape)):
+    if len(positions) != len(labels) or (len(positions) and positions[-1] >= weights):
         raise ValueError(f"layer {name!r}: positions and indices do not fit its shape {shape}")
-    return StoredLayer(name, list(GAP_BITS)[kind_id], shape, gap_bits, centroids, bias, positions, labels,
+    if len(labels) and k == 0:
+        raise ValueError(f"layer {name!r}: {len(labels)} weights but no centroid")
+    return StoredLayer(name, kind, shape, gap_bits, centroids, bias, positions, labels,
                        len(gaps), gap_bytes, index_bytes, reader.offset - start)
 
 
 def load_compressed(path: str | Path, model: nn.Module) -> dict[str, Codebook]:
-    """Load a compressed file into ``model``: weights, masks (1 where a weight is stored) and biases.
+    """Load a compressed file into ``model``: every layer becomes a shared layer with the file's codebook.
 
-    Everything is decoded and checked against the model's layer names and shapes first; a bad file
-    or a model that does not match raises ``ValueError`` and leaves the model untouched.
-    Returns the codebooks, so the model can be saved again or fine-tuned.
+    ``model`` is a freshly built model of the same architecture (masked layers, e.g. ``LeNet300100()``)
+    or an already shared one. Everything is decoded and checked against the model's layer names, kinds
+    and shapes first; a bad file or a model that does not match raises ``ValueError`` and leaves the
+    model untouched. Returns the codebooks.
     """
     _, stored = read_compressed(path)
-    layers = dict(_check_supported(model))
+    layers = dict(weight_layers(model))
     if [s.name for s in stored] != list(layers):
         raise ValueError(f"{path} holds layers {[s.name for s in stored]}, the model has {list(layers)}")
     for s in stored:
         layer = layers[s.name]
-        if tuple(layer.weight.shape) != s.shape or (layer.bias is None) != (s.bias is None):
-            raise ValueError(f"layer {s.name!r}: the file has shape {s.shape}, the model {tuple(layer.weight.shape)}")
-    codebooks = {}
+        shape = tuple(layer.weight.shape)
+        if shape != s.shape or _layer_kind(layer) != s.kind or (layer.bias is None) != (s.bias is None):
+            raise ValueError(f"layer {s.name!r}: the file has a {s.kind} weight of shape {s.shape}"
+                             f"{'' if s.bias is not None else ' without bias'}, the model a {_layer_kind(layer)} "
+                             f"weight of shape {shape}{'' if layer.bias is not None else ' without bias'}")
     with torch.no_grad():
         for s in stored:
             layer = layers[s.name]
-            layer.weight.copy_(s.weight())
-            layer.mask.zero_()
-            layer.mask.view(-1)[torch.from_numpy(s.positions)] = 1
             if s.bias is not None:
                 layer.bias.copy_(torch.from_numpy(s.bias))
-            codebooks[s.name] = Codebook(torch.from_numpy(s.centroids), torch.from_numpy(s.positions),
-                                         torch.from_numpy(s.labels))
-    return codebooks
+            _replace(model, s.name, _shared_version(layer, s.codebook))
+    return model_codebooks(model)
 
 
 # ---------------------------------------------------------------- size report

@@ -1,44 +1,30 @@
 """Training with pruned weights held at exactly zero, and evaluation.
 
 Taught in notebook 01_base_training (``train``, ``evaluate``) and 03_retraining (why the
-re-masking after every optimizer step is needed).
+re-masking after every optimizer step is needed). The recipe's constants live in ``recipe``.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from typing import NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import get_device
+from .checks import check_int
+from .config import Device, get_device
 from .models import masked_layers
+from .recipe import LR, WEIGHT_DECAY
 
-# The article's recipe: Adam, lr 1e-3, weight decay 1e-4, batch 128, 100 epochs (quick mode: see article_epochs).
-# `train` adds a cosine learning-rate schedule on top (notebook 01 explains why).
-ARTICLE_LR = 1e-3
-ARTICLE_WEIGHT_DECAY = 1e-4
-ARTICLE_BATCH_SIZE = 128
-ARTICLE_EPOCHS = 100
-MNIST_BATCHES = 469  # batches of 128 in one epoch of the 60,000 MNIST training images
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]  # a loader: (images, labels) batches
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def article_epochs(quick: bool, batches_per_epoch: int = MNIST_BATCHES) -> int:
-    """Epochs for base training and retraining: 100 in full mode.
-
-    Quick mode trains for about as many steps as one MNIST epoch: 1 epoch on MNIST, more on the small
-    scikit-learn digits fallback (whose epoch is only 11 batches).
-    """
-    if not quick:
-        return ARTICLE_EPOCHS
-    return max(1, round(MNIST_BATCHES / batches_per_epoch))
-
-
-def make_optimizer(model: nn.Module, lr: float = ARTICLE_LR,
-                   weight_decay: float = ARTICLE_WEIGHT_DECAY) -> torch.optim.Adam:
+def make_optimizer(model: nn.Module, lr: float = LR, weight_decay: float = WEIGHT_DECAY) -> torch.optim.Adam:
     """A fresh Adam optimizer with the article's settings (new state: no momentum yet)."""
     return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
 
@@ -60,45 +46,63 @@ def apply_masks_(model: nn.Module) -> None:
         layer.weight.mul_(layer.mask)
 
 
-def check_epochs(epochs) -> None:
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
-
-
 def cosine_factor(epoch: int, epochs: int) -> float:
     """Learning-rate multiplier of a cosine schedule: 1 at epoch 0, falling towards 0 at the last."""
     return 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
 
 
-def train(model: nn.Module, loader, optimizer: torch.optim.Optimizer, epochs: int, device=None,
-          progress: bool = True, remask: bool = True, eval_loader=None, desc: str = "train",
-          cosine: bool = True) -> dict:
-    """Train ``model`` (log-probabilities out, NLL loss) for ``epochs`` passes over ``loader``.
+def nll_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The article's loss: NLL of the model's log-probabilities (B, classes) against labels (B,)."""
+    return F.nll_loss(model(images), labels)
 
-    Batches: images (B, 1, 28, 28), labels (B,). After every optimizer step the pruned weights are
-    set back to exactly 0 (``remask=False`` only exists for notebook 03's experiment).
+
+@contextlib.contextmanager
+def flush_denormals() -> Iterator[None]:
+    """Treat denormal floats (|x| < 1.2e-38) as 0 on the CPU while training.
+
+    After pruning, some hidden units lose every outgoing weight; their incoming weights then get no
+    gradient, only weight decay, and shrink into the denormal range together with their Adam state.
+    CPUs compute on denormals many times slower: retraining fell from about 330 to about 100 batches/s
+    (``benchmarks/train_speed.py`` measures it). Flushing them to 0 changes no weight that matters.
+    """
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def train(model: nn.Module, loader: Batches, optimizer: torch.optim.Optimizer, epochs: int,
+          device: Device = None, progress: bool = True, remask: bool = True, eval_loader: Batches | None = None,
+          desc: str = "train", cosine: bool = True, loss_fn: LossFn = nll_loss) -> dict[str, list[float]]:
+    """Train ``model`` for ``epochs`` passes over ``loader`` and return its history.
+
+    Batches: images (B, 1, 28, 28), labels (B,); ``loss_fn(model, images, labels)`` gives the loss
+    (default: the article's NLL). After every optimizer step the pruned weights are set back to
+    exactly 0 (``remask=False`` only exists for notebook 03's experiment).
     With ``cosine`` the learning rate of epoch e is lr * cosine_factor(e, epochs), so the last
     epochs settle instead of bouncing (notebook 01); the optimizer's lr is restored at the end.
     Returns ``{"loss": [mean loss per epoch], "test_accuracy": [...]}``; the second list is filled
     only when ``eval_loader`` is given (evaluated after every epoch).
     """
-    check_epochs(epochs)
+    check_int(epochs, "epochs", 0)
     device = device or get_device()
     model.to(device)
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     history = {"loss": [], "test_accuracy": []}
     bar = tqdm(total=epochs * len(loader), desc=desc, disable=not progress, unit="batch")
     try:  # the lr is restored even when training is interrupted (Ctrl+C in a notebook)
-        for epoch in range(epochs):
-            if cosine:
-                for group, lr in zip(optimizer.param_groups, base_lrs):
-                    group["lr"] = lr * cosine_factor(epoch, epochs)
-            history["loss"].append(_train_epoch(model, loader, optimizer, device, remask, bar))
-            postfix = {"epoch": f"{epoch + 1}/{epochs}", "loss": f"{history['loss'][-1]:.4f}"}
-            if eval_loader is not None:
-                history["test_accuracy"].append(evaluate(model, eval_loader, device).accuracy)
-                postfix["test_acc"] = f"{history['test_accuracy'][-1]:.2f}%"
-            bar.set_postfix(postfix)
+        with flush_denormals():
+            for epoch in range(epochs):
+                if cosine:
+                    for group, lr in zip(optimizer.param_groups, base_lrs):
+                        group["lr"] = lr * cosine_factor(epoch, epochs)
+                history["loss"].append(_train_epoch(model, loader, optimizer, device, remask, loss_fn, bar))
+                postfix = {"epoch": f"{epoch + 1}/{epochs}", "loss": f"{history['loss'][-1]:.4f}"}
+                if eval_loader is not None:
+                    history["test_accuracy"].append(evaluate(model, eval_loader, device).accuracy)
+                    postfix["acc"] = f"{history['test_accuracy'][-1]:.2f}%"
+                bar.set_postfix(postfix)
     finally:
         bar.close()
         for group, lr in zip(optimizer.param_groups, base_lrs):
@@ -106,14 +110,15 @@ def train(model: nn.Module, loader, optimizer: torch.optim.Optimizer, epochs: in
     return history
 
 
-def _train_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, device, remask: bool, bar) -> float:
+def _train_epoch(model: nn.Module, loader: Batches, optimizer: torch.optim.Optimizer, device: Device,
+                 remask: bool, loss_fn: LossFn, bar) -> float:
     """One pass over ``loader``; returns the mean loss. Pruned weights are re-masked after every step."""
     model.train()
     total_loss, batches = 0.0, 0
     for images, labels in loader:
         images, labels = images.to(device), labels.to(device)
         optimizer.zero_grad(set_to_none=True)
-        loss = F.nll_loss(model(images), labels)
+        loss = loss_fn(model, images, labels)
         loss.backward()
         optimizer.step()
         if remask:
@@ -125,7 +130,7 @@ def _train_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, dev
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, device=None) -> EvalResult:
+def evaluate(model: nn.Module, loader: Batches, device: Device = None) -> EvalResult:
     """Mean NLL loss and accuracy (%) of ``model`` over every batch of ``loader``."""
     device = device or get_device()
     model.to(device).eval()
