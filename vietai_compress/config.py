@@ -15,6 +15,14 @@ import torch
 from .checks import check_int
 
 SEED = 42
+
+# Denormal floats (|x| < 1.2e-38) cost a CPU many times more than normal ones. Retraining a pruned model makes
+# them: a hidden unit whose outgoing weights are all pruned gets no gradient, so weight decay alone shrinks its
+# incoming weights and their Adam state into that range, and retraining ran 3x slower per batch
+# (benchmarks/train_speed.py). Flushing them to 0 changes no weight that matters. The setting is per thread and
+# PyTorch's worker threads copy it from the thread that starts them, so it is made here, at import, before any.
+torch.set_flush_denormal(True)
+
 Device = torch.device | str | None  # what every ``device=`` argument accepts (None: ``get_device()``)
 _PACKAGE_DIR = Path(__file__).resolve().parent
 

@@ -5,10 +5,9 @@ re-masking after every optimizer step is needed). The recipe's constants live in
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 import torch
 import torch.nn as nn
@@ -56,22 +55,6 @@ def nll_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> to
     return F.nll_loss(model(images), labels)
 
 
-@contextlib.contextmanager
-def flush_denormals() -> Iterator[None]:
-    """Treat denormal floats (|x| < 1.2e-38) as 0 on the CPU while training.
-
-    After pruning, some hidden units lose every outgoing weight; their incoming weights then get no
-    gradient, only weight decay, and shrink into the denormal range together with their Adam state.
-    CPUs compute on denormals many times slower: retraining fell from about 330 to about 100 batches/s
-    (``benchmarks/train_speed.py`` measures it). Flushing them to 0 changes no weight that matters.
-    """
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
-
-
 def train(model: nn.Module, loader: Batches, optimizer: torch.optim.Optimizer, epochs: int,
           device: Device = None, progress: bool = True, remask: bool = True, eval_loader: Batches | None = None,
           desc: str = "train", cosine: bool = True, loss_fn: LossFn = nll_loss) -> dict[str, list[float]]:
@@ -92,17 +75,16 @@ def train(model: nn.Module, loader: Batches, optimizer: torch.optim.Optimizer, e
     history = {"loss": [], "test_accuracy": []}
     bar = tqdm(total=epochs * len(loader), desc=desc, disable=not progress, unit="batch")
     try:  # the lr is restored even when training is interrupted (Ctrl+C in a notebook)
-        with flush_denormals():
-            for epoch in range(epochs):
-                if cosine:
-                    for group, lr in zip(optimizer.param_groups, base_lrs):
-                        group["lr"] = lr * cosine_factor(epoch, epochs)
-                history["loss"].append(_train_epoch(model, loader, optimizer, device, remask, loss_fn, bar))
-                postfix = {"epoch": f"{epoch + 1}/{epochs}", "loss": f"{history['loss'][-1]:.4f}"}
-                if eval_loader is not None:
-                    history["test_accuracy"].append(evaluate(model, eval_loader, device).accuracy)
-                    postfix["acc"] = f"{history['test_accuracy'][-1]:.2f}%"
-                bar.set_postfix(postfix)
+        for epoch in range(epochs):
+            if cosine:
+                for group, lr in zip(optimizer.param_groups, base_lrs):
+                    group["lr"] = lr * cosine_factor(epoch, epochs)
+            history["loss"].append(_train_epoch(model, loader, optimizer, device, remask, loss_fn, bar))
+            postfix = {"epoch": f"{epoch + 1}/{epochs}", "loss": f"{history['loss'][-1]:.4f}"}
+            if eval_loader is not None:
+                history["test_accuracy"].append(evaluate(model, eval_loader, device).accuracy)
+                postfix["acc"] = f"{history['test_accuracy'][-1]:.2f}%"
+            bar.set_postfix(postfix)
     finally:
         bar.close()
         for group, lr in zip(optimizer.param_groups, base_lrs):
