@@ -30,7 +30,7 @@ from .checks import check_choice, check_int
 from .config import SEED, Device
 from .models import MaskedConv2d, MaskedLinear, masked_layers
 from .recipe import BITS, FINE_TUNE_LR, INIT
-from .training import Batches, evaluate, train
+from .training import Batches, evaluate, make_optimizer, train
 
 INITS = ("linear", "random", "density", "kmeans++")
 
@@ -293,7 +293,7 @@ def fine_tune_centroids(model: nn.Module, loader: Batches, epochs: int, lr: floa
     """
     if not shared_layers(model):
         raise ValueError("model has no shared layer; call share_weights(model, bits) first")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = make_optimizer(model, lr=lr, weight_decay=0.0)
     return train(model, loader, optimizer, epochs, device, progress, eval_loader=eval_loader, desc=desc,
                  cosine=False)
 
