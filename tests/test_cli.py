@@ -1,7 +1,6 @@
 import json
 
 import pytest
-import torch
 
 import vietai_compress.data
 import vietai_compress.pipeline

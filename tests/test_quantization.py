@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 
 from helpers import blob_loaders, tiny_masked_mlp
-from vietai_compress.models import MaskedLinear, masked_layers
+from vietai_compress.models import MaskedLinear
 from vietai_compress.pruning import prune_by_std
 from vietai_compress.quantization import (INITS, Codebook, SharedConv2d, SharedLinear, cluster_values,
                                           distinct_values, fine_tune_centroids, initial_centroids, model_codebooks,

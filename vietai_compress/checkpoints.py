@@ -17,7 +17,6 @@ from .quantization import share_like_state_dict
 from .recipe import BITS, SENSITIVITY
 
 
-
 def save_checkpoint(model: nn.Module, path: str | Path, optimizer: torch.optim.Optimizer | None = None,
                     **meta) -> Path:
     """Write the model's state_dict (masks included), optional optimizer state and ``meta`` atomically.

@@ -18,7 +18,7 @@ from .config import is_quick
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line instead of usage + message
+    def error(self, message: str) -> None:  # one line instead of usage + message
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 

@@ -95,7 +95,7 @@ class SizeReport:
 
     def breakdown(self, stage: str) -> dict[str, float]:
         """Bytes per part of the stored model for a stage ("dense", "pruned", "shared"): where the bits go."""
-        def total(attribute):
+        def total(attribute: str) -> float:
             return sum(getattr(row, attribute) for row in self.rows) / 8
 
         biases = total("bias_bits")

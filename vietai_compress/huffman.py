@@ -15,7 +15,7 @@ import numpy as np
 
 MAX_CODE_LENGTH = 57  # decoding reads code windows as 64-bit integers
 
-def code_lengths(counts) -> np.ndarray:
+def code_lengths(counts: np.ndarray) -> np.ndarray:
     """Huffman code length of every symbol, from its count (array (A,), index = symbol).
 
     Symbols with count 0 get length 0 (no code). A single used symbol gets length 1.
@@ -57,7 +57,7 @@ def canonical_codes(lengths: np.ndarray) -> np.ndarray:
     return codes
 
 
-def entropy(counts) -> float:
+def entropy(counts: np.ndarray) -> float:
     """Empirical entropy H in bits per symbol of a stream with these symbol counts."""
     counts = np.asarray(counts, dtype=np.float64)
     p = counts[counts > 0] / counts.sum()
@@ -153,11 +153,11 @@ class HuffmanCode:
             raise ValueError("Huffman stream is truncated or corrupt")
         return sorted_symbols[symbol_index[starts]]
 
-    def encoded_bits(self, counts) -> int:
+    def encoded_bits(self, counts: np.ndarray) -> int:
         """Bits the encoded stream takes for these symbol counts (A,) (before padding to bytes)."""
         return int((np.asarray(counts) * self.lengths).sum())
 
-    def average_length(self, counts) -> float:
+    def average_length(self, counts: np.ndarray) -> float:
         """Average code length in bits per symbol of a stream with these symbol counts (A,)."""
         return self.encoded_bits(counts) / int(np.sum(counts))
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 import numpy as np
 import torch
 
 from .data import MNIST_MEAN, MNIST_STD
 
 
-def plot_digit_grid(images: torch.Tensor, labels: torch.Tensor, rows: int = 4, cols: int = 8):
+def plot_digit_grid(images: torch.Tensor, labels: torch.Tensor, rows: int = 4, cols: int = 8) -> Figure:
     """A grid of normalised images (N, 1, 28, 28) with their labels (N,) as titles (notebook 00)."""
     fig, axes = plt.subplots(rows, cols, figsize=(1.4 * cols, 1.6 * rows))
     pixels = (images[: rows * cols, 0].cpu() * MNIST_STD + MNIST_MEAN).clamp(0, 1)
@@ -27,7 +28,7 @@ def plot_digit_grid(images: torch.Tensor, labels: torch.Tensor, rows: int = 4, c
     return fig
 
 
-def plot_training_curve(history: dict, title: str = "Huấn luyện LeNet-300-100"):
+def plot_training_curve(history: dict, title: str = "Huấn luyện LeNet-300-100") -> Figure:
     """Training loss per epoch, and test accuracy per epoch when recorded (notebooks 01 and 03)."""
     epochs = np.arange(1, len(history["loss"]) + 1)
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -46,7 +47,7 @@ def plot_training_curve(history: dict, title: str = "Huấn luyện LeNet-300-10
     return fig
 
 
-def plot_weight_histograms(before: torch.Tensor, after: torch.Tensor, name: str, threshold: float | None = None):
+def plot_weight_histograms(before: torch.Tensor, after: torch.Tensor, name: str, threshold: float | None = None) -> Figure:
     """Histogram of a layer's weights before pruning, and of the surviving (nonzero) ones after (notebook 02)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
     w_before = before.detach().cpu().flatten().numpy()
@@ -82,7 +83,7 @@ def _accuracy_lines(x: Sequence[float], series: dict[str, Sequence[float]], xlab
     return fig
 
 
-def plot_sensitivity(scan: dict[str, Sequence[float]], s_values: Sequence[float], baseline: float | None = None):
+def plot_sensitivity(scan: dict[str, Sequence[float]], s_values: Sequence[float], baseline: float | None = None) -> Figure:
     """Accuracy against s, one line per layer pruned alone (notebook 02)."""
     return _accuracy_lines(s_values, scan, "s (ngưỡng = s × độ lệch chuẩn)",
                            "Độ nhạy của từng lớp khi cắt tỉa riêng lớp đó (không huấn luyện lại)",
@@ -90,7 +91,7 @@ def plot_sensitivity(scan: dict[str, Sequence[float]], s_values: Sequence[float]
 
 
 def plot_iterative_pruning(kept: Sequence[int], accuracies: Sequence[float], one_shot_accuracy: float,
-                           baseline: float | None = None):
+                           baseline: float | None = None) -> Figure:
     """Accuracy after each prune + retrain round against the weights kept, and one-shot pruning (notebook 03)."""
     fig = _accuracy_lines(kept, {"cắt tỉa lặp (sau mỗi vòng)": accuracies}, "số trọng số khác 0 (thang log)",
                           "Cắt tỉa lặp và cắt tỉa một lần, cùng số trọng số cuối", baseline, "mô hình gốc")
@@ -103,7 +104,7 @@ def plot_iterative_pruning(kept: Sequence[int], accuracies: Sequence[float], one
     return fig
 
 
-def plot_bars(labels: Sequence[str], values: Sequence[float], title: str, ylabel: str, log: bool = False):
+def plot_bars(labels: Sequence[str], values: Sequence[float], title: str, ylabel: str, log: bool = False) -> Figure:
     """A labelled bar chart (e.g. pruned weights that drifted away from 0, sizes per stage)."""
     fig, ax = plt.subplots(figsize=(7, 3.8))
     bars = ax.bar(labels, values, color="tab:blue")
@@ -116,7 +117,7 @@ def plot_bars(labels: Sequence[str], values: Sequence[float], title: str, ylabel
     return fig
 
 
-def plot_centroids(weights: torch.Tensor, centroids: torch.Tensor, name: str):
+def plot_centroids(weights: torch.Tensor, centroids: torch.Tensor, name: str) -> Figure:
     """Histogram of a layer's nonzero weights with the shared centroids marked (notebook 04)."""
     values = weights.detach().cpu().flatten().numpy()
     values = values[values != 0]
@@ -132,7 +133,7 @@ def plot_centroids(weights: torch.Tensor, centroids: torch.Tensor, name: str):
     return fig
 
 
-def plot_accuracy_vs_bits(bits: Sequence[int], series: dict[str, Sequence[float]], baseline: float | None = None):
+def plot_accuracy_vs_bits(bits: Sequence[int], series: dict[str, Sequence[float]], baseline: float | None = None) -> Figure:
     """Accuracy against bits per weight, one line per setting (notebook 04)."""
     fig = _accuracy_lines(bits, series, "số bit mỗi trọng số (k = 2^bit tâm cụm)", "Độ chính xác theo số bit",
                           baseline, "trước khi chia sẻ")
@@ -141,7 +142,7 @@ def plot_accuracy_vs_bits(bits: Sequence[int], series: dict[str, Sequence[float]
 
 
 def plot_grouped_bars(groups: Sequence[str], series: dict[str, Sequence[float]], title: str, ylabel: str,
-                      ylim: tuple[float, float] | None = None):
+                      ylim: tuple[float, float] | None = None) -> Figure:
     """Bars grouped by ``groups`` (x axis), one colour per series (e.g. k-means inits per bit count)."""
     fig, ax = plt.subplots(figsize=(8, 4))
     width = 0.8 / len(series)
@@ -159,7 +160,7 @@ def plot_grouped_bars(groups: Sequence[str], series: dict[str, Sequence[float]],
     return fig
 
 
-def plot_cluster_example(weights: np.ndarray, labels: np.ndarray, centroids: np.ndarray):
+def plot_cluster_example(weights: np.ndarray, labels: np.ndarray, centroids: np.ndarray) -> Figure:
     """The article's figure: a weight matrix coloured by cluster, the centroid table, the index matrix (notebook 05)."""
     k = len(centroids)
     colours = plt.get_cmap("tab10")(np.arange(k))
@@ -184,7 +185,7 @@ def plot_cluster_example(weights: np.ndarray, labels: np.ndarray, centroids: np.
     return fig
 
 
-def plot_size_breakdown(stages: dict[str, dict[str, float]], title: str = "Bộ nhớ theo từng giai đoạn"):
+def plot_size_breakdown(stages: dict[str, dict[str, float]], title: str = "Bộ nhớ theo từng giai đoạn") -> Figure:
     """Left: total size of each stage (log scale). Right: what share of it each part takes (notebook 05).
 
     ``stages`` maps a stage name to ``{part: bytes}`` (values, indices, codebook, bias, ...).
@@ -211,7 +212,7 @@ def plot_size_breakdown(stages: dict[str, dict[str, float]], title: str = "Bộ 
     return fig
 
 
-def plot_symbol_histograms(streams: dict[str, np.ndarray], title: str = "Tần suất các ký hiệu"):
+def plot_symbol_histograms(streams: dict[str, np.ndarray], title: str = "Tần suất các ký hiệu") -> Figure:
     """One bar chart of symbol counts per stream, side by side (notebook 06)."""
     fig, axes = plt.subplots(1, len(streams), figsize=(5.5 * len(streams), 3.8))
     for ax, (name, counts) in zip(np.atleast_1d(axes), streams.items()):

@@ -172,7 +172,7 @@ class _Reader:
         self.offset += n
         return chunk
 
-    def unpack(self, fmt: str):
+    def unpack(self, fmt: str) -> tuple:
         return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt)))
 
     def string(self, what: str) -> str:
