@@ -19,6 +19,7 @@ import torch
 
 from vietai_compress.config import artifacts_dir
 from vietai_compress.models import build_model
+from vietai_compress.quantization import strip_sharing
 from vietai_compress.storage import load_compressed, read_compressed
 
 
@@ -56,7 +57,7 @@ def main() -> None:
         dense_path = Path(tmp) / "dense.pt"
         model = build_model(model_name)
         load_compressed(path, model)
-        torch.save(model.state_dict(), dense_path)
+        torch.save(strip_sharing(model).state_dict(), dense_path)  # the same weights as plain masked layers
 
         def load_dense():
             build_model(model_name).load_state_dict(torch.load(dense_path, weights_only=True))

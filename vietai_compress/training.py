@@ -28,7 +28,7 @@ def make_optimizer(model: nn.Module, lr: float = LR, weight_decay: float = WEIGH
 
     ``fused=True``: one kernel per parameter instead of a chain of element-wise operations. The same
     update, and after pruning it matters: 94% of the Adam state is then exactly zero, and PyTorch's
-    element-wise ``sqrt`` runs about 10x slower on zeros than on other numbers on the CPU, which made
+    element-wise ``sqrt`` runs about 25x slower on zeros than on other numbers on the CPU, which made
     retraining about 1.3x slower per batch than base training (``benchmarks/train_speed.py``).
     """
     return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
