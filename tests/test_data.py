@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from helpers import write_fake_mnist
-from vietai_compress.data import (MNIST_MEAN, MNIST_STD, TensorLoader, load_digits_as_mnist, mnist_loaders,
-                                  normalize, validation_size)
+from vietai_compress.data import (MNIST_MEAN, MNIST_STD, Jittered, TensorLoader, jitter, load_digits_as_mnist,
+                                  mnist_loaders, normalize, validation_size)
 
 
 def test_loader_visits_every_sample_once_per_epoch():
@@ -99,3 +99,27 @@ def test_the_digits_fallback_splits_the_same_way(tmp_path, capsys):
     assert val.source == "digits" and len(val.dataset) == validation_size(len(full_train.dataset)) == 112
     assert torch.equal(val.images, full_train.images[-112:]) and len(train.dataset) == 1347 - 112
     assert set(val.labels.tolist()) == set(range(10))
+
+
+def test_jitter_shifts_each_image_by_at_most_max_shift_and_fills_background():
+    images = torch.full((50, 1, 28, 28), -MNIST_MEAN / MNIST_STD)
+    images[:, 0, 14, 14] = 3.0  # one bright pixel in the middle
+    moved = jitter(images, 2, torch.Generator().manual_seed(0))
+    assert moved.shape == images.shape
+    where = (moved[:, 0] == 3.0).nonzero()
+    assert len(where) == 50  # the pixel survives in every image
+    assert where[:, 1:].sub(14).abs().max() <= 2
+    assert len({tuple(w) for w in where[:, 1:].tolist()}) > 10  # and lands in many places
+    assert torch.equal(jitter(images, 0), images)
+    assert torch.equal(jitter(images, 2, torch.Generator().manual_seed(0)), moved)  # seeded
+
+
+def test_jittered_loader_changes_images_not_labels():
+    x = torch.randn(16, 1, 28, 28)
+    loader = Jittered(TensorLoader(x, torch.arange(16), 8), max_shift=2, seed=1)
+    assert len(loader) == 2
+    batches = list(loader)
+    assert torch.equal(torch.cat([y for _, y in batches]), torch.arange(16))
+    assert not torch.equal(torch.cat([b for b, _ in batches]), x)
+    with pytest.raises(ValueError, match="max_shift"):
+        jitter(x, 9)
