@@ -123,3 +123,15 @@ def test_run_in_rounds_ends_on_the_one_shot_sparsity(tmp_path, fake_data, capsys
     assert results["stages"][1]["nonzeros"] == one_shot["stages"][1]["nonzeros"]
     assert results["file"].endswith("lenet300_s2_r3_b5.vcz") and results["outputs_identical"]
     assert (tmp_path / "quick" / "lenet300_s2_r3_retrained.pt").exists()
+
+
+def test_run_compresses_lenet5_end_to_end(tmp_path, fake_data, capsys):
+    assert main(["run", "--quick", "--model", "lenet5", "--out", str(tmp_path), "--fine-tune-epochs", "1",
+                 "--no-progress"]) == 0
+    results = json.loads((tmp_path / "quick" / "results.json").read_text())
+    assert results["file"].endswith("lenet5_s2_b5.vcz") and results["outputs_identical"]
+    assert results["dense_bytes"] == 1_724_320
+    assert [row["layer"] for row in results["size_report"]] == ["conv1", "conv2", "fc1", "fc2", "total"]
+    capsys.readouterr()
+    assert main(["evaluate", results["file"]]) == 0
+    assert "lenet5" in capsys.readouterr().out

@@ -225,3 +225,22 @@ def test_a_tiny_weight_in_its_own_cluster_does_not_become_zero():
         members = values[labels == c]
         if len(members):
             assert centroids[c] == np.float32(members.mean())
+
+
+def test_bits_can_differ_per_layer():
+    torch.manual_seed(0)
+    model = nn.Sequential(MaskedConv2d(1, 8, 3), nn.Flatten(), MaskedLinear(8 * 6 * 6, 10))
+    prune_by_std(model, 0.25)
+    codebooks = share_weights(model, bits={"0": 3, "2": 1})
+    assert codebooks["0"].k == 8 and codebooks["2"].k == 2
+    assert distinct_values(model) == {"0": 8, "2": 2}
+
+
+@pytest.mark.parametrize("bits, error, match", [({"0": 3}, ValueError, "missing"), ({"0": 3, "2": 2, "9": 1}, ValueError, "unknown"),
+                                                ({"0": 3, "2": 0}, ValueError, r"bits\['2'\]"),
+                                                ({"0": 3, "2": "4"}, TypeError, r"bits\['2'\]")])
+def test_bad_per_layer_bits_are_refused(bits, error, match):
+    model = nn.Sequential(MaskedConv2d(1, 8, 3), nn.Flatten(), MaskedLinear(8 * 6 * 6, 10))
+    with pytest.raises(error, match=match):
+        share_weights(model, bits=bits)
+    assert isinstance(model[0], MaskedConv2d)  # nothing was changed

@@ -300,3 +300,37 @@ def test_write_is_atomic(tmp_path):
     path = _saved(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["m.vcz"]
     assert path.read_bytes()[:8] == MAGIC
+
+
+def test_a_grouped_strided_padded_conv_round_trips(tmp_path):
+    torch.manual_seed(0)
+    make = lambda: nn.Sequential(MaskedConv2d(4, 8, 3, stride=2, padding=1, groups=2), nn.Flatten(),
+                                 MaskedLinear(8 * 4 * 4, 10))
+    model = make()
+    _shared(model, s=0.5, bits=4)
+    path = save_compressed(model, tmp_path / "g.vcz")
+    fresh = make()
+    load_compressed(path, fresh)
+    x = torch.randn(3, 4, 8, 8)
+    assert torch.equal(model(x), fresh(x))
+    assert read_compressed(path)[1][0].shape == (8, 2, 3, 3)  # (out, in / groups, kh, kw)
+
+
+def test_lenet5_round_trips_with_8_bit_conv_gaps_and_per_layer_bits(tmp_path):
+    from vietai_compress.models import LeNet5
+
+    torch.manual_seed(0)
+    model = LeNet5()
+    prune_by_std(model, 1.0)
+    share_weights(model, bits={"conv1": 8, "conv2": 8, "fc1": 5, "fc2": 5})
+    path = save_compressed(model, tmp_path / "lenet5.vcz")
+    name, layers = read_compressed(path)
+    assert name == "lenet5" and [(s.kind, s.gap_bits) for s in layers] == [("conv", 8), ("conv", 8),
+                                                                             ("linear", 5), ("linear", 5)]
+    assert size_report(path).dense_bytes == 1_724_320
+    fresh = LeNet5()
+    load_compressed(path, fresh)
+    x = torch.randn(4, 1, 28, 28)
+    assert torch.equal(model(x), fresh(x))
+    with pytest.raises(ValueError, match="layers"):
+        load_compressed(path, LeNet300100())  # a file written for one model is refused by the other

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import numpy as np
 import torch
@@ -218,20 +218,34 @@ def layer_codebook(weight: torch.Tensor, bits: int, init: str = INIT, seed: int 
     return Codebook(torch.from_numpy(centroids), positions, torch.from_numpy(labels))
 
 
-def share_weights(model: nn.Module, bits: int = BITS, init: str = INIT, seed: int = SEED) -> dict[str, Codebook]:
+def bits_per_layer(bits: int | Mapping[str, int], names: list[str]) -> dict[str, int]:
+    """One int for every layer, or a mapping that names each layer once (``{"fc1": 4, "fc2": 5, ...}``)."""
+    if not isinstance(bits, Mapping):
+        return dict.fromkeys(names, check_bits(bits))
+    unknown, missing = sorted(set(bits) - set(names)), [name for name in names if name not in bits]
+    if unknown or missing:
+        raise ValueError(f"bits must name every layer {names} once; unknown {unknown}, missing {missing}")
+    return {name: check_int(bits[name], f"bits[{name!r}]", 1, 16) for name in names}
+
+
+def share_weights(model: nn.Module, bits: int | Mapping[str, int] = BITS, init: str = INIT,
+                  seed: int = SEED) -> dict[str, Codebook]:
     """Replace every masked layer by a shared layer whose nonzero weights are their k-means centroids.
 
-    At most 2**bits centroids per layer; pruned weights stay exactly 0; an all-zero layer gets an empty
-    codebook. The model is changed in place (its masked layers become ``SharedLinear`` / ``SharedConv2d``);
-    create a new optimizer afterwards. Returns ``{layer_name: Codebook}`` (views of the layers' tensors).
+    At most 2**bits centroids per layer, with one ``bits`` for every layer or a mapping per layer (the
+    paper: 8 bits for conv layers, 5 for fully connected ones); pruned weights stay exactly 0; an all-zero
+    layer gets an empty codebook. The model is changed in place (its masked layers become ``SharedLinear``
+    / ``SharedConv2d``); create a new optimizer afterwards. Returns ``{layer_name: Codebook}`` (views of
+    the layers' tensors).
     """
-    bits, init = check_bits(bits), check_choice(init, "init", INITS)
+    init = check_choice(init, "init", INITS)
     layers = masked_layers(model)
     if not layers:
         raise ValueError("model has no masked layer to share; build it with masks, e.g. LeNet300100()")
+    bits = bits_per_layer(bits, [name for name, _ in layers])
     codebooks = {}
     for name, layer in layers:
-        shared = _shared_version(layer, layer_codebook(layer.weight * layer.mask, bits, init, seed))
+        shared = _shared_version(layer, layer_codebook(layer.weight * layer.mask, bits[name], init, seed))
         _replace(model, name, shared)
         codebooks[name] = shared.codebook
     return codebooks
