@@ -1,6 +1,6 @@
 """The ``vietai-compress`` command: run the pipeline, inspect a compressed file, evaluate it.
 
-    vietai-compress run [--model lenet300] [--quick] [--sensitivity 2] [--rounds 1] [--bits 5]
+    vietai-compress run [--model lenet300|lenet5] [--quick] [--sensitivity 2] [--rounds 1] [--bits 5]
                         [--fine-tune-epochs 5] [--out artifacts/] [--retrain-base]
     vietai-compress inspect FILE
     vietai-compress evaluate FILE
@@ -23,10 +23,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="vietai-compress", description="Deep Compression of LeNet-300-100 on MNIST.")
+    parser = _Parser(prog="vietai-compress", description="Deep Compression of LeNet-300-100 or LeNet-5 on MNIST.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser("run", help="train, prune, retrain, share, fine-tune, encode, decode, verify")
-    run.add_argument("--model", default="lenet300", help="model to compress (default: lenet300)")
+    run.add_argument("--model", default="lenet300", help="model to compress: lenet300 or lenet5 (default: lenet300)")
     run.add_argument("--quick", action="store_true", default=None,
                      help="quick mode: fewer epochs (default: the VIETAI_QUICK environment variable)")
     run.add_argument("--sensitivity", type=float, default=2.0, help="pruning threshold = s x std (default: 2)")
