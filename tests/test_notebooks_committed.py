@@ -44,5 +44,5 @@ def test_colab_setup_uses_the_one_repository_url(path):
     repo = REPO_URL.removeprefix("https://github.com/")
     assert f"colab.research.google.com/github/{repo}/blob/main/notebooks/{path.name}" in title
     setup = "".join(cells[1]["source"])
-    assert re.search(r'REPO_URL = "([^"]+)"', setup).group(1) == REPO_URL
+    assert re.search(r'REPO_URL = os.environ.get\("VIETAI_REPO_URL", "([^"]+)"\)', setup).group(1) == REPO_URL
     assert 'if "google.colab" in sys.modules' in setup
