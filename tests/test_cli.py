@@ -135,3 +135,31 @@ def test_run_compresses_lenet5_end_to_end(tmp_path, fake_data, capsys):
     capsys.readouterr()
     assert main(["evaluate", results["file"]]) == 0
     assert "lenet5" in capsys.readouterr().out
+
+
+def test_run_with_keep_fractions_and_bits_per_layer(tmp_path, fake_data, capsys):
+    argv = ["run", "--quick", "--out", str(tmp_path), "--keep", "fc1=0.04,fc2=0.08,fc3=0.3", "--rounds", "2",
+            "--bits", "fc1=4,fc2=4,fc3=5", "--fine-tune-epochs", "0", "--no-progress"]
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "quick" / "results.json").read_text())
+    assert results["stages"][1]["nonzeros"] == 9408 + 2400 + 300
+    assert results["stages"][1]["stage"].startswith("pruned (keep fc1 4%, fc2 8%, fc3 30%) + retrained, 2 rounds")
+    assert results["file"].endswith("lenet300_keep-fc1-0.04-fc2-0.08-fc3-0.3_r2_b4-4-5.vcz")
+    assert [row["weight_bits"] for row in results["size_report"][:3]] == [4, 4, 5]
+    assert results["settings"]["keep"] == {"fc1": 0.04, "fc2": 0.08, "fc3": 0.3}
+
+
+@pytest.mark.parametrize("argv, code, match", [(["--keep", "fc1=0.1"], 1, "missing"),
+                                               (["--keep", "fc1=0.1,fc2=0.1,fc3=2"], 1, "keep"),
+                                               (["--keep", "fc1:0.1"], 2, "layer=value"),
+                                               (["--bits", "fc1=4,fc2=4"], 1, "missing"),
+                                               (["--bits", "fc1=4,fc2=4,fc3=x"], 2, "invalid")])
+def test_bad_per_layer_options_are_one_line(argv, code, match, capsys):
+    if code == 2:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run", *argv])
+        assert exit_info.value.code == 2
+    else:
+        assert main(["run", *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and match in err

@@ -8,9 +8,10 @@ import torch.nn as nn
 
 from helpers import blob_loaders, tiny_masked_mlp
 from vietai_compress.models import LeNet300100, MaskedLinear, masked_layers
-from vietai_compress.pruning import (StdPruningMethod, layer_std, print_nonzeros, prune_by_percentile, prune_by_std,
-                                     prune_by_std_torch, prune_iteratively, prune_to_counts, round_counts,
-                                     sensitivity_scan, sparsity_report, split_epochs, std_kept_counts, std_mask)
+from vietai_compress.pruning import (StdPruningMethod, keep_counts, layer_std, print_nonzeros, prune_by_percentile,
+                                     prune_by_std, prune_by_std_torch, prune_in_rounds, prune_iteratively,
+                                     prune_to_counts, round_counts, sensitivity_scan, sparsity_report, split_epochs,
+                                     std_kept_counts, std_mask)
 from vietai_compress.training import evaluate, make_optimizer, train
 
 
@@ -242,3 +243,29 @@ def test_prune_to_counts_keeps_each_units_largest_weight_when_the_count_allows()
     assert layer.mask.tolist() == [[1, 1, 0, 0], [0, 1, 0, 0], [1, 0, 0, 0]]
     prune_to_counts(model, {"0": 2})  # fewer weights than units: the largest ones, whichever unit they feed
     assert layer.mask.tolist() == [[1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+
+
+def test_keep_counts_turn_fractions_into_weights_per_layer():
+    model = LeNet300100()
+    assert keep_counts(model, {"fc1": 0.04, "fc2": 0.08, "fc3": 0.3}) == {"fc1": 9408, "fc2": 2400, "fc3": 300}
+    assert keep_counts(model, {"fc1": 1e-9, "fc2": 1.0, "fc3": 0.5})["fc1"] == 1  # never an empty layer
+
+
+@pytest.mark.parametrize("keep, error, match", [({"fc1": 0.1, "fc2": 0.1}, ValueError, "missing"),
+                                                ({"fc1": 0.1, "fc2": 0.1, "fc3": 0.1, "fc4": 0.1}, ValueError, "unknown"),
+                                                ({"fc1": 0.0, "fc2": 0.1, "fc3": 0.1}, ValueError, r"keep\['fc1'\]"),
+                                                ({"fc1": 1.5, "fc2": 0.1, "fc3": 0.1}, ValueError, r"keep\['fc1'\]"),
+                                                ({"fc1": "1", "fc2": 0.1, "fc3": 0.1}, TypeError, r"keep\['fc1'\]"),
+                                                ([0.1, 0.1, 0.1], TypeError, "mapping")])
+def test_bad_keep_fractions_are_refused(keep, error, match):
+    with pytest.raises(error, match=match):
+        keep_counts(LeNet300100(), keep)
+
+
+def test_prune_in_rounds_reaches_exact_per_layer_targets():
+    torch.manual_seed(0)
+    train_loader, _ = blob_loaders()
+    model = tiny_masked_mlp()
+    history = prune_in_rounds(model, {"0": 10, "2": 12}, 3, train_loader, 3, "cpu", progress=False)
+    assert [int(layer.mask.sum()) for _, layer in masked_layers(model)] == [10, 12]
+    assert [r.kept for r in history] == sorted((r.kept for r in history), reverse=True) and history[-1].kept == 22

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from pathlib import Path
+from typing import Mapping
 
 import torch
 import torch.nn as nn
@@ -71,20 +72,27 @@ def base_checkpoint_path(quick: bool | None = None, model: str = "lenet300") -> 
 
 
 def retrained_checkpoint_path(s: float = SENSITIVITY, quick: bool | None = None, rounds: int = 1,
-                              model: str = "lenet300") -> Path:
+                              model: str = "lenet300", keep: Mapping[str, float] | None = None) -> Path:
     """``artifacts/<mode>/lenet300_s<s>[_r<rounds>]_retrained.pt``: pruned with s x std and retrained (notebook 03)."""
-    return artifacts_dir(quick) / f"{run_name(model, s, rounds)}_retrained.pt"
+    return artifacts_dir(quick) / f"{run_name(model, s, rounds, keep)}_retrained.pt"
 
 
-def shared_checkpoint_path(s: float = SENSITIVITY, bits: int = BITS, quick: bool | None = None, rounds: int = 1,
-                           model: str = "lenet300") -> Path:
+def shared_checkpoint_path(s: float = SENSITIVITY, bits: int | Mapping[str, int] = BITS, quick: bool | None = None,
+                           rounds: int = 1, model: str = "lenet300", keep: Mapping[str, float] | None = None) -> Path:
     """``artifacts/<mode>/lenet300_s<s>[_r<rounds>]_b<bits>_shared.pt``: weight-shared and fine-tuned (notebook 04)."""
-    return artifacts_dir(quick) / f"{run_name(model, s, rounds)}_b{bits}_shared.pt"
+    return artifacts_dir(quick) / f"{run_name(model, s, rounds, keep)}_b{bits_label(bits)}_shared.pt"
 
 
-def run_name(model: str, s: float, rounds: int) -> str:
-    """The stem every file of one setting shares, e.g. ``lenet300_s2`` or ``lenet300_s1.75_r3``."""
-    return f"{model}_s{s:g}" + (f"_r{rounds}" if rounds > 1 else "")
+def run_name(model: str, s: float, rounds: int, keep: Mapping[str, float] | None = None) -> str:
+    """The stem every file of one setting shares, e.g. ``lenet300_s2``, ``lenet300_s1.75_r3`` or, with
+    per-layer keep fractions, ``lenet300_keep-fc1-0.04-fc2-0.08-fc3-0.3_r5``."""
+    pruning = f"s{s:g}" if keep is None else "keep-" + "-".join(f"{name}-{f:g}" for name, f in keep.items())
+    return f"{model}_{pruning}" + (f"_r{rounds}" if rounds > 1 else "")
+
+
+def bits_label(bits: int | Mapping[str, int]) -> str:
+    """``5`` for one setting, ``4-4-5`` for bits per layer (in the model's layer order)."""
+    return str(bits) if not isinstance(bits, Mapping) else "-".join(str(b) for b in bits.values())
 
 
 def save_log(path: str | Path, stage: str, **fields) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 
 def check_int(value: Any, argument: str, low: int | None = None, high: int | None = None) -> int:
@@ -40,6 +40,16 @@ def check_choice(value: Any, argument: str, choices: Iterable[str]) -> str:
     if value not in choices:
         raise ValueError(f"{argument} must be one of {choices}, got {value!r}")
     return value
+
+
+def check_layer_names(mapping: Mapping[str, Any], names: Iterable[str], argument: str) -> None:
+    """A per-layer setting must name every layer once: ``{"fc1": ..., "fc2": ..., "fc3": ...}``."""
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"{argument} must be a mapping of layer name to value, got {type(mapping).__name__}")
+    names = list(names)
+    unknown, missing = sorted(set(mapping) - set(names)), [name for name in names if name not in mapping]
+    if unknown or missing:
+        raise ValueError(f"{argument} must name every layer {names} once; unknown {unknown}, missing {missing}")
 
 
 def _range(low, high, low_open: bool = False) -> str:

@@ -1,6 +1,7 @@
 """The ``vietai-compress`` command: run the pipeline, inspect a compressed file, evaluate it.
 
-    vietai-compress run [--model lenet300|lenet5] [--quick] [--sensitivity 2] [--rounds 1] [--bits 5]
+    vietai-compress run [--model lenet300|lenet5] [--quick] [--sensitivity 2 | --keep fc1=0.04,...]
+                        [--rounds 1] [--bits 5 | --bits fc1=4,fc2=4,fc3=5]
                         [--fine-tune-epochs 5] [--out artifacts/] [--retrain-base]
     vietai-compress inspect FILE
     vietai-compress evaluate FILE
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Callable
 
 from .config import is_quick
 
@@ -30,9 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", default=None,
                      help="quick mode: fewer epochs (default: the VIETAI_QUICK environment variable)")
     run.add_argument("--sensitivity", type=float, default=2.0, help="pruning threshold = s x std (default: 2)")
+    run.add_argument("--keep", type=_per_layer(float), default=None, metavar="fc1=0.04,fc2=0.08,...",
+                     help="fraction of the weights each layer keeps, instead of --sensitivity")
     run.add_argument("--rounds", type=int, default=1,
                      help="prune + retrain in this many rounds, same final sparsity and epochs (default: 1)")
-    run.add_argument("--bits", type=int, default=5, help="bits per shared weight, 1-16 (default: 5)")
+    run.add_argument("--bits", type=_int_or_per_layer, default=5, metavar="5 | fc1=4,fc2=4,...",
+                     help="bits per shared weight, 1-16, for every layer or per layer (default: 5)")
     run.add_argument("--fine-tune-epochs", type=int, default=None,
                      help="epochs of centroid fine-tuning, 0 to skip (default: 5; fewer in quick mode)")
     run.add_argument("--out", type=Path, default=Path("artifacts"), help="output folder (default: artifacts/)")
@@ -45,11 +50,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _per_layer(cast: Callable[[str], float]) -> Callable[[str], dict]:
+    """An argparse type for ``name=value,name=value`` (per-layer settings)."""
+    def parse(text: str) -> dict:
+        pairs = [item.split("=") for item in text.split(",")]
+        if not all(len(pair) == 2 and pair[0].strip() for pair in pairs):
+            raise argparse.ArgumentTypeError(f"expected layer=value,layer=value, got {text!r}")
+        try:
+            return {name.strip(): cast(value) for name, value in pairs}
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"{text!r}: {err}") from err
+    return parse
+
+
+def _int_or_per_layer(text: str) -> int | dict:
+    """An argparse type for ``5`` (every layer) or ``fc1=4,fc2=4,fc3=5`` (per layer)."""
+    if "=" in text:
+        return _per_layer(int)(text)
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int or layer=int,layer=int, got {text!r}") from None
+
+
 def _run(args) -> None:
     from .pipeline import Settings, format_table, run_pipeline
 
     settings = Settings(model=args.model, quick=is_quick() if args.quick is None else args.quick,
-                        sensitivity=args.sensitivity, rounds=args.rounds, bits=args.bits,
+                        sensitivity=args.sensitivity, rounds=args.rounds, bits=args.bits, keep=args.keep,
                         fine_tune_epochs=args.fine_tune_epochs, out=args.out,
                         reuse_base=not args.retrain_base, progress=not args.no_progress)
     results = run_pipeline(settings)

@@ -11,18 +11,20 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import torch
 import torch.nn as nn
 
-from .checkpoints import run_name
+from .checkpoints import bits_label, run_name
 from .checks import check_int, check_real
 from .compression import model_size_report
 from .config import get_device, mode_name, seed_everything
 from .data import mnist_loaders
 from .fileio import atomic_write_text
-from .models import build_model
-from .quantization import check_bits
+from .models import build_model, masked_layers
+from .pruning import keep_fractions
+from .quantization import bits_per_layer, check_bits
 from .recipe import BATCH_SIZE, BITS, SENSITIVITY, article_epochs, fine_tune_epochs
 from .stages import load_or_train_base_model, prune_and_retrain, share_and_fine_tune
 from .storage import load_compressed, save_compressed, size_report
@@ -36,8 +38,9 @@ class Settings:
     model: str = "lenet300"
     quick: bool = False
     sensitivity: float = SENSITIVITY
-    bits: int = BITS
+    bits: int | dict[str, int] = BITS  # one for every layer, or per layer
     rounds: int = 1  # prune + retrain rounds; 1 is the article's one-shot pruning
+    keep: dict[str, float] | None = None  # fractions of weights kept per layer, instead of s x std
     out: Path = Path("artifacts")
     fine_tune_epochs: int | None = None  # None: 5 in full mode, one MNIST epoch of steps in quick mode
     reuse_base: bool = True
@@ -45,12 +48,17 @@ class Settings:
 
     def __post_init__(self):
         self.sensitivity = check_real(self.sensitivity, "sensitivity", 0.0)
-        self.bits = check_bits(self.bits)
+        names = [name for name, _ in masked_layers(build_model(self.model))]  # raises for an unknown model
+        if isinstance(self.bits, Mapping):
+            self.bits = bits_per_layer(self.bits, names)
+        else:
+            self.bits = check_bits(self.bits)
+        if self.keep is not None:
+            self.keep = keep_fractions(self.keep, names)
         self.rounds = check_int(self.rounds, "rounds", 1)
         if self.fine_tune_epochs is not None:
             self.fine_tune_epochs = check_int(self.fine_tune_epochs, "fine_tune_epochs", 0)
         self.out = Path(self.out)
-        build_model(self.model)  # raises for an unknown model name
 
 
 @dataclass
@@ -91,22 +99,23 @@ def run_pipeline(settings: Settings) -> dict:
     dense_bytes = model_size_report(model).total_bytes("dense")
     record("base (dense float32)", model, dense_bytes)
 
-    s, rounds, bits = settings.sensitivity, settings.rounds, settings.bits
-    name = run_name(settings.model, s, rounds)
+    s, rounds, bits, keep = settings.sensitivity, settings.rounds, settings.bits, settings.keep
+    name = run_name(settings.model, s, rounds, keep)
     prune_and_retrain(model, train_loader, quick, s, rounds, device, settings.progress,
-                      path=out / f"{name}_retrained.pt")
+                      path=out / f"{name}_retrained.pt", keep=keep)
     in_rounds = f", {rounds} rounds" if rounds > 1 else ""
-    record(f"pruned (s = {s:g}) + retrained{in_rounds}, CSR", model, model_size_report(model).total_bytes("pruned"))
+    rule = f"s = {s:g}" if keep is None else "keep " + ", ".join(f"{n} {100 * f:g}%" for n, f in keep.items())
+    record(f"pruned ({rule}) + retrained{in_rounds}, CSR", model, model_size_report(model).total_bytes("pruned"))
 
     ft_epochs = settings.fine_tune_epochs
     if ft_epochs is None:
         ft_epochs = fine_tune_epochs(quick, len(train_loader))
     share_and_fine_tune(model, train_loader, quick, bits, ft_epochs, device, settings.progress,
-                        path=out / f"{name}_b{bits}_shared.pt", s=s, rounds=rounds)
+                        path=out / f"{name}_b{bits_label(bits)}_shared.pt", s=s, rounds=rounds, keep=keep)
     fine_tuned = f", centroids fine-tuned ({ft_epochs} ep)" if ft_epochs else ""
-    record(f"shared ({bits} bits{fine_tuned}, CSR)", model, model_size_report(model).total_bytes("shared"))
+    record(f"shared ({bits_label(bits)} bits{fine_tuned}, CSR)", model, model_size_report(model).total_bytes("shared"))
 
-    path = save_compressed(model, out / f"{name}_b{bits}.vcz")
+    path = save_compressed(model, out / f"{name}_b{bits_label(bits)}.vcz")
     start = time.perf_counter()
     decoded = build_model(settings.model)
     load_compressed(path, decoded)

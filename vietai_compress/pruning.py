@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.utils.prune as torch_prune
 from tqdm.auto import tqdm
 
-from .checks import check_int, check_real
+from .checks import check_int, check_layer_names, check_real
 from .config import Device
 from .models import masked_layers
 from .training import Batches, evaluate, make_optimizer, train
@@ -25,7 +25,7 @@ __all__ = [
     "masked_layers", "PruneRecord", "std_mask", "prune_by_std", "prune_by_percentile", "layer_std",
     "SparsityReport", "sparsity_report", "print_nonzeros", "StdPruningMethod",
     "prune_by_std_torch", "sensitivity_scan", "std_kept_counts", "prune_to_counts", "round_counts",
-    "split_epochs", "PruningRound", "prune_iteratively",
+    "split_epochs", "PruningRound", "keep_counts", "prune_in_rounds", "prune_iteratively",
 ]
 
 
@@ -290,17 +290,36 @@ class PruningRound:
     history: dict[str, list[float]]
 
 
-def prune_iteratively(model: nn.Module, s: float, rounds: int, loader: Batches, epochs: int,
-                      device: Device = None, progress: bool = True,
-                      eval_loader: Batches | None = None) -> list[PruningRound]:
-    """Reach the sparsity of ``prune_by_std(model, s)`` in ``rounds`` prune + retrain rounds.
+def keep_counts(model: nn.Module, keep: Mapping[str, float]) -> dict[str, int]:
+    """Weights each masked layer keeps for a fraction of its weights per layer, e.g. ``{"fc1": 0.04, ...}``.
 
-    Each layer ends with exactly as many weights as the one-shot rule keeps on the model given; the
-    ``epochs`` of retraining are shared between the rounds (``split_epochs``), each with a fresh Adam.
+    ``keep`` names every masked layer once, each with a fraction in (0, 1]; the count is
+    ``round(fraction * weights)``, at least 1 and at most the weights still alive.
+    """
+    layers = _require_masked_layers(model)
+    keep = keep_fractions(keep, [name for name, _ in layers])
+    counts = {}
+    for name, layer in layers:
+        alive = int(layer.mask.count_nonzero().item())
+        counts[name] = min(alive, max(1, round(keep[name] * layer.mask.numel())))
+    return counts
+
+
+def keep_fractions(keep: Mapping[str, float], names: list[str]) -> dict[str, float]:
+    """``keep`` checked: it names each of ``names`` once, with a fraction in (0, 1]."""
+    check_layer_names(keep, names, "keep")
+    return {name: check_real(keep[name], f"keep[{name!r}]", 0.0, 1.0, low_open=True) for name in names}
+
+
+def prune_in_rounds(model: nn.Module, target: dict[str, int], rounds: int, loader: Batches, epochs: int,
+                    device: Device = None, progress: bool = True,
+                    eval_loader: Batches | None = None) -> list[PruningRound]:
+    """Reach ``target`` weights per masked layer in ``rounds`` prune + retrain rounds (``round_counts``).
+
+    The ``epochs`` of retraining are shared between the rounds (``split_epochs``), each with a fresh Adam.
     Han et al. (2015) found that pruning a little at a time loses less accuracy. Images (B, 1, 28, 28)
     from ``loader``; the accuracy of each round is measured only when ``eval_loader`` is given.
     """
-    target = std_kept_counts(model, s)
     start = {name: int(layer.mask.count_nonzero().item()) for name, layer in _require_masked_layers(model)}
     history = []
     for r, (counts, round_epochs) in enumerate(zip(round_counts(start, target, rounds),
@@ -311,3 +330,14 @@ def prune_iteratively(model: nn.Module, s: float, rounds: int, loader: Batches, 
         accuracy = evaluate(model, eval_loader, device).accuracy if eval_loader is not None else None
         history.append(PruningRound(r, sum(counts.values()), round_epochs, accuracy, trained))
     return history
+
+
+def prune_iteratively(model: nn.Module, s: float, rounds: int, loader: Batches, epochs: int,
+                      device: Device = None, progress: bool = True,
+                      eval_loader: Batches | None = None) -> list[PruningRound]:
+    """Reach the sparsity of ``prune_by_std(model, s)`` in ``rounds`` prune + retrain rounds (notebook 03).
+
+    Each layer ends with exactly as many weights as the one-shot rule keeps on the model given
+    (``std_kept_counts``); see ``prune_in_rounds``.
+    """
+    return prune_in_rounds(model, std_kept_counts(model, s), rounds, loader, epochs, device, progress, eval_loader)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from sklearn.cluster import KMeans
 from tqdm.auto import tqdm
 
-from .checks import check_choice, check_int
+from .checks import check_choice, check_int, check_layer_names
 from .config import SEED, Device
 from .models import MaskedConv2d, MaskedLinear, masked_layers
 from .recipe import BITS, FINE_TUNE_LR, INIT
@@ -222,9 +222,7 @@ def bits_per_layer(bits: int | Mapping[str, int], names: list[str]) -> dict[str,
     """One int for every layer, or a mapping that names each layer once (``{"fc1": 4, "fc2": 5, ...}``)."""
     if not isinstance(bits, Mapping):
         return dict.fromkeys(names, check_bits(bits))
-    unknown, missing = sorted(set(bits) - set(names)), [name for name in names if name not in bits]
-    if unknown or missing:
-        raise ValueError(f"bits must name every layer {names} once; unknown {unknown}, missing {missing}")
+    check_layer_names(bits, names, "bits")
     return {name: check_int(bits[name], f"bits[{name!r}]", 1, 16) for name in names}
 
 

@@ -9,6 +9,7 @@ wrote when its metadata matches this run (mode, epochs, data source, settings), 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 import torch.nn as nn
 
@@ -18,8 +19,8 @@ from .checks import check_int, check_real
 from .config import Device, get_device, is_quick, mode_name, seed_everything
 from .data import TensorLoader, mnist_loaders
 from .models import build_model, masked_layers
-from .pruning import PruningRound, prune_by_std, prune_iteratively
-from .quantization import check_bits, fine_tune_centroids, share_weights
+from .pruning import PruningRound, keep_counts, prune_by_std, prune_in_rounds, prune_to_counts, std_kept_counts
+from .quantization import bits_per_layer, fine_tune_centroids, share_weights
 from .recipe import BATCH_SIZE, BITS, SENSITIVITY, article_epochs, fine_tune_epochs
 from .training import Batches, make_optimizer, train
 
@@ -33,14 +34,18 @@ def base_meta(quick: bool, train_loader: Batches) -> dict:
             "data": getattr(train_loader, "source", "tensors")}
 
 
-def retrained_meta(quick: bool, train_loader: Batches, s: float, rounds: int) -> dict:
-    """``base_meta`` plus the pruning: s and the number of prune + retrain rounds."""
-    return {**base_meta(quick, train_loader), "s": float(s), "rounds": rounds}
+def retrained_meta(quick: bool, train_loader: Batches, s: float, rounds: int,
+                   keep: Mapping[str, float] | None = None) -> dict:
+    """``base_meta`` plus the pruning: s (or the per-layer keep fractions) and the prune + retrain rounds."""
+    pruning = {"s": float(s)} if keep is None else {"keep": dict(keep)}
+    return {**base_meta(quick, train_loader), **pruning, "rounds": rounds}
 
 
-def shared_meta(quick: bool, train_loader: Batches, s: float, rounds: int, bits: int, ft_epochs: int) -> dict:
-    """``retrained_meta`` plus the weight sharing: bits and epochs of centroid fine-tuning."""
-    return {**retrained_meta(quick, train_loader, s, rounds), "bits": bits, "fine_tune_epochs": ft_epochs}
+def shared_meta(quick: bool, train_loader: Batches, s: float, rounds: int, bits: int | Mapping[str, int],
+                ft_epochs: int, keep: Mapping[str, float] | None = None) -> dict:
+    """``retrained_meta`` plus the weight sharing: bits (one, or per layer) and epochs of centroid fine-tuning."""
+    bits = bits if not isinstance(bits, Mapping) else dict(bits)
+    return {**retrained_meta(quick, train_loader, s, rounds, keep), "bits": bits, "fine_tune_epochs": ft_epochs}
 
 
 # ---------------------------------------------------------------- the stages
@@ -63,46 +68,55 @@ def train_base(model: nn.Module, train_loader: Batches, quick: bool, device: Dev
 
 def prune_and_retrain(model: nn.Module, train_loader: Batches, quick: bool, s: float = SENSITIVITY, rounds: int = 1,
                       device: Device = None, progress: bool = True, eval_loader: Batches | None = None,
-                      path: str | Path | None = None, desc: str = "retraining") -> list[PruningRound]:
+                      path: str | Path | None = None, desc: str = "retraining",
+                      keep: Mapping[str, float] | None = None) -> list[PruningRound]:
     """Prune with s x std and retrain with a fresh Adam for the article's epochs (notebook 03).
 
-    ``rounds`` = 1 is the article's one-shot pruning; more rounds reach the same per-layer counts in
-    several prune + retrain rounds sharing the same epochs (``prune_iteratively``). Returns one
-    ``PruningRound`` per round; saves ``retrained_meta`` with the model to ``path`` when given.
+    ``keep`` (a fraction of the weights per layer, e.g. ``{"fc1": 0.04, "fc2": 0.08, "fc3": 0.3}``) replaces
+    the s x std rule when given. ``rounds`` = 1 is the article's one-shot pruning; more rounds reach the same
+    per-layer counts in several prune + retrain rounds sharing the same epochs (``prune_in_rounds``).
+    Returns one ``PruningRound`` per round; saves ``retrained_meta`` with the model to ``path`` when given.
     """
     s, rounds = check_real(s, "s", 0.0), check_int(rounds, "rounds", 1)
     epochs = article_epochs(quick, len(train_loader))
+    target = keep_counts(model, keep) if keep is not None else std_kept_counts(model, s)
     if rounds == 1:
-        prune_by_std(model, s)
+        if keep is None:
+            prune_by_std(model, s)  # the article's rule, threshold and all
+        else:
+            prune_to_counts(model, target)
         history = train(model, train_loader, make_optimizer(model), epochs, device, progress,
                         eval_loader=eval_loader, desc=desc)
-        kept = sum(int(layer.mask.sum().item()) for _, layer in masked_layers(model))
         accuracy = history["test_accuracy"][-1] if history["test_accuracy"] else None
-        result = [PruningRound(1, kept, epochs, accuracy, history)]
+        result = [PruningRound(1, sum(target.values()), epochs, accuracy, history)]
     else:
-        result = prune_iteratively(model, s, rounds, train_loader, epochs, device, progress, eval_loader)
+        result = prune_in_rounds(model, target, rounds, train_loader, epochs, device, progress, eval_loader)
     if path is not None:
-        save_checkpoint(model, path, **retrained_meta(quick, train_loader, s, rounds))
+        save_checkpoint(model, path, **retrained_meta(quick, train_loader, s, rounds, keep))
     return result
 
 
-def share_and_fine_tune(model: nn.Module, train_loader: Batches, quick: bool, bits: int = BITS,
+def share_and_fine_tune(model: nn.Module, train_loader: Batches, quick: bool, bits: int | Mapping[str, int] = BITS,
                         ft_epochs: int | None = None, device: Device = None, progress: bool = True,
                         eval_loader: Batches | None = None, path: str | Path | None = None,
-                        s: float = SENSITIVITY, rounds: int = 1) -> dict[str, list[float]]:
-    """Share the weights with k-means (``bits`` per weight) and fine-tune the centroids (notebook 04).
+                        s: float = SENSITIVITY, rounds: int = 1,
+                        keep: Mapping[str, float] | None = None) -> dict[str, list[float]]:
+    """Share the weights with k-means (``bits`` per weight, one or per layer) and fine-tune the centroids
+    (notebook 04).
 
     ``ft_epochs`` defaults to the recipe's (5; one MNIST epoch of steps in quick mode); 0 skips it.
-    ``s`` and ``rounds`` say how the model given was pruned: they are recorded in the checkpoint
+    ``s``, ``rounds`` and ``keep`` say how the model given was pruned: they are recorded in the checkpoint
     (``shared_meta``) written to ``path`` when given. Returns the fine-tuning history.
     """
-    bits = check_bits(bits)
+    bits = bits_per_layer(bits, [name for name, _ in masked_layers(model)])
     ft_epochs = fine_tune_epochs(quick, len(train_loader)) if ft_epochs is None else check_int(ft_epochs, "ft_epochs", 0)
     share_weights(model, bits)
     history = fine_tune_centroids(model, train_loader, ft_epochs, device=device, progress=progress,
                                   eval_loader=eval_loader)
     if path is not None:
-        save_checkpoint(model, path, **shared_meta(quick, train_loader, s, rounds, bits, ft_epochs))
+        one = set(bits.values())
+        recorded = one.pop() if len(one) == 1 else bits  # an int when every layer has the same bits
+        save_checkpoint(model, path, **shared_meta(quick, train_loader, s, rounds, recorded, ft_epochs, keep))
     return history
 
 
