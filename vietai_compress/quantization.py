@@ -155,9 +155,18 @@ def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
     setattr(model.get_submodule(parent), child, new)
 
 
-def _shared_version(layer: nn.Module, codebook: Codebook) -> _SharedWeights:
-    make = SharedConv2d if isinstance(layer, (nn.Conv2d, SharedConv2d)) else SharedLinear
-    return make(layer, codebook).to(layer.weight.device)
+def install_codebooks(model: nn.Module, codebooks: dict[str, Codebook]) -> dict[str, Codebook]:
+    """Replace each named layer (masked or shared) by a shared layer holding its codebook, in place.
+
+    The layer's bias and conv settings carry over. Used by ``share_weights``, by loading a shared checkpoint
+    and by ``storage.load_compressed``. Returns the new layers' codebooks (views).
+    """
+    layers = dict(weight_layers(model))
+    for name, codebook in codebooks.items():
+        layer = layers[name]
+        make = SharedConv2d if isinstance(layer, (nn.Conv2d, SharedConv2d)) else SharedLinear
+        _replace(model, name, make(layer, codebook).to(layer.weight.device))
+    return {name: codebook for name, codebook in model_codebooks(model).items() if name in codebooks}
 
 
 # ---------------------------------------------------------------- k-means
@@ -241,12 +250,8 @@ def share_weights(model: nn.Module, bits: int | Mapping[str, int] = BITS, init: 
     if not layers:
         raise ValueError("model has no masked layer to share; build it with masks, e.g. LeNet300100()")
     bits = bits_per_layer(bits, [name for name, _ in layers])
-    codebooks = {}
-    for name, layer in layers:
-        shared = _shared_version(layer, layer_codebook(layer.weight * layer.mask, bits[name], init, seed))
-        _replace(model, name, shared)
-        codebooks[name] = shared.codebook
-    return codebooks
+    return install_codebooks(model, {name: layer_codebook(layer.weight * layer.mask, bits[name], init, seed)
+                                     for name, layer in layers})
 
 
 def model_codebooks(model: nn.Module) -> dict[str, Codebook]:
@@ -277,9 +282,8 @@ def share_like_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor])
 
     Used when a checkpoint of a weight-shared model is loaded into a freshly built (masked) model.
     """
-    for name, layer in masked_layers(model):
-        if f"{name}.centroids" in state_dict:
-            _replace(model, name, _shared_version(layer, layer_codebook(torch.zeros(0), 1)))
+    empty = layer_codebook(torch.zeros(0), 1)  # load_state_dict then gives each layer its own sizes
+    install_codebooks(model, {name: empty for name, _ in masked_layers(model) if f"{name}.centroids" in state_dict})
     return model
 
 

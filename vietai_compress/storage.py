@@ -42,8 +42,7 @@ from .compression import index_bits
 from .fileio import atomic_write_bytes
 from .huffman import HuffmanCode
 from .models import MODELS
-from .quantization import (SHARED_LAYER_TYPES, Codebook, SharedConv2d, _replace, _shared_version, model_codebooks,
-                           weight_layers)
+from .quantization import SHARED_LAYER_TYPES, Codebook, SharedConv2d, install_codebooks, weight_layers
 from .recipe import GAP_BITS
 
 MAGIC = b"VIETAIC\x00"
@@ -330,11 +329,9 @@ def load_compressed(path: str | Path, model: nn.Module) -> dict[str, Codebook]:
                              f"weight of shape {shape}{'' if layer.bias is not None else ' without bias'}")
     with torch.no_grad():
         for s in stored:
-            layer = layers[s.name]
             if s.bias is not None:
-                layer.bias.copy_(torch.from_numpy(s.bias))
-            _replace(model, s.name, _shared_version(layer, s.codebook))
-    return model_codebooks(model)
+                layers[s.name].bias.copy_(torch.from_numpy(s.bias))
+    return install_codebooks(model, {s.name: s.codebook for s in stored})
 
 
 # ---------------------------------------------------------------- size report
