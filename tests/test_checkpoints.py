@@ -101,6 +101,35 @@ def test_a_checkpoint_of_other_data_is_not_used(tmp_path, capsys):
     assert read_checkpoint_meta(path)["data"] == "digits"
 
 
+def test_teacher_is_trained_once_on_jittered_images_then_loaded_and_never_across_modes(tmp_path, monkeypatch,
+                                                                                      capsys):
+    from vietai_compress.models import MLP
+    from vietai_compress.stages import load_or_train_teacher
+
+    monkeypatch.setenv("VIETAI_ARTIFACTS", str(tmp_path))
+    monkeypatch.setattr(stages, "hinton_teacher", lambda: MLP((8,), dropout=0.5))  # small: the logic, not the size
+    seen = []
+    real_train = stages.train
+
+    def recording_train(model, loader, *args, **kwargs):
+        seen.append(loader)
+        return real_train(model, loader, *args, **kwargs)
+
+    monkeypatch.setattr(stages, "train", recording_train)
+    train_loader, _ = fake_mnist_loaders(n=32)
+    teacher = load_or_train_teacher(train_loader, quick=True, device="cpu", progress=False)
+    assert not teacher.training and isinstance(seen[0], stages.Jittered) and seen[0].max_shift == 2
+    meta = read_checkpoint_meta(tmp_path / "quick" / "teacher_1200-1200.pt")
+    assert meta["mode"] == "quick" and meta["train_images"] == 32 and meta["jitter"] == 2
+    again = load_or_train_teacher(train_loader, quick=True, device="cpu", progress=False)
+    assert len(seen) == 1  # loaded, not trained again
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in teacher.state_dict().items())
+    path = tmp_path / "quick" / "teacher_1200-1200.pt"
+    load_or_train_teacher(train_loader, quick=False, device="cpu", progress=False, path=path)
+    assert "Ignoring" in capsys.readouterr().out and len(seen) == 2
+    assert read_checkpoint_meta(path)["epochs"] == 40
+
+
 def test_retrained_model_keeps_pruned_weights_at_zero(tmp_path, monkeypatch):
     monkeypatch.setenv("VIETAI_ARTIFACTS", str(tmp_path))
     model = load_or_retrain_pruned_model(1.0, quick=True, loaders=fake_mnist_loaders(), device="cpu",
@@ -156,3 +185,35 @@ def test_a_shared_checkpoint_loads_into_a_fresh_model(tmp_path):
     x = torch.randn(5, 4)
     assert torch.equal(model(x), fresh(x))
     assert [type(layer).__name__ for _, layer in weight_layers(fresh)] == ["SharedLinear", "SharedLinear"]
+
+
+def test_lenet5_trains_for_its_own_epochs_and_other_models_for_the_articles():
+    from vietai_compress.models import LeNet5, LeNet300100, MLP, model_name
+    from vietai_compress.recipe import EPOCHS, LENET5_EPOCHS, model_epochs
+
+    assert [model_name(m) for m in (LeNet5(), LeNet300100(), MLP((8,)))] == ["lenet5", "lenet300", "lenet300"]
+    assert (model_epochs("lenet5", False), model_epochs("lenet300", False)) == (LENET5_EPOCHS, EPOCHS) == (12, 100)
+    assert model_epochs("lenet5", True) == model_epochs("lenet300", True) == 1
+    assert stages.base_meta(False, fake_mnist_loaders()[0], "lenet5")["epochs"] == 12
+
+
+def test_epochs_can_be_overridden_and_a_base_of_other_training_images_is_not_used(tmp_path, capsys):
+    from vietai_compress.stages import prune_and_retrain
+
+    path = tmp_path / "base.pt"
+    loaders = fake_mnist_loaders(n=32)
+    model = load_or_train_base_model(quick=True, path=path, loaders=loaders, device="cpu", progress=False, epochs=2)
+    assert read_checkpoint_meta(path)["epochs"] == 2 and read_checkpoint_meta(path)["train_images"] == 32
+    prune_and_retrain(model, loaders[0], True, s=0.5, device="cpu", progress=False, path=tmp_path / "r.pt", epochs=3)
+    assert read_checkpoint_meta(tmp_path / "r.pt")["epochs"] == 3
+    fewer = (loaders[0].subset(torch.arange(32) < 16), loaders[1])
+    load_or_train_base_model(quick=True, path=path, loaders=fewer, device="cpu", progress=False, epochs=2)
+    assert "Ignoring" in capsys.readouterr().out and read_checkpoint_meta(path)["train_images"] == 16
+
+
+def test_training_a_base_model_leaves_the_callers_shuffling_alone(tmp_path):
+    loaders = fake_mnist_loaders(n=64)
+    first_order = [y.tolist() for _, y in loaders[0].copy()]
+    load_or_train_base_model(quick=True, path=tmp_path / "b.pt", loaders=loaders, device="cpu", progress=False,
+                             epochs=2)
+    assert [y.tolist() for _, y in loaders[0]] == first_order  # as if the model had been loaded from disk

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 import vietai_compress.data
 import vietai_compress.pipeline
@@ -147,6 +148,31 @@ def test_run_with_keep_fractions_and_bits_per_layer(tmp_path, fake_data, capsys)
     assert results["file"].endswith("lenet300_keep-fc1-0.04-fc2-0.08-fc3-0.3_r2_b4-4-5.vcz")
     assert [row["weight_bits"] for row in results["size_report"][:3]] == [4, 4, 5]
     assert results["settings"]["keep"] == {"fc1": 0.04, "fc2": 0.08, "fc3": 0.3}
+
+
+def test_run_with_distillation_retrains_and_fine_tunes_against_the_dense_model(tmp_path, fake_data, capsys):
+    from vietai_compress.checkpoints import load_checkpoint, read_checkpoint_meta
+    from vietai_compress.models import LeNet300100, masked_layers
+    from vietai_compress.recipe import DISTILL_ALPHA, DISTILL_T
+
+    common = ["run", "--quick", "--out", str(tmp_path), "--keep", "fc1=0.1,fc2=0.1,fc3=0.5", "--fine-tune-epochs", "1",
+              "--no-progress"]
+    assert main(common) == 0 and main([*common, "--distill"]) == 0
+    results = json.loads((tmp_path / "quick" / "results.json").read_text())
+    name = "lenet300_keep-fc1-0.1-fc2-0.1-fc3-0.5"
+    assert results["settings"]["distill"] and results["file"].endswith(f"{name}_kd_b5.vcz")
+    assert results["stages"][1]["stage"].endswith("+ retrained, distilled, CSR")
+    assert results["outputs_identical"]
+    folder = tmp_path / "quick"
+    for file in (f"{name}_kd_retrained.pt", f"{name}_kd_b5_shared.pt"):
+        assert read_checkpoint_meta(folder / file)["distill"] == {"T": DISTILL_T, "alpha": DISTILL_ALPHA}
+    plain, taught = LeNet300100(), LeNet300100()
+    load_checkpoint(folder / f"{name}_retrained.pt", plain)
+    load_checkpoint(folder / f"{name}_kd_retrained.pt", taught)
+    for (_, a), (_, b) in zip(masked_layers(plain), masked_layers(taught)):
+        assert torch.equal(a.mask, b.mask)  # the same pruning ...
+    assert not torch.equal(plain.fc3.weight, taught.fc3.weight)  # ... and a different loss while retraining
+    assert "distill" not in read_checkpoint_meta(folder / f"{name}_retrained.pt")
 
 
 @pytest.mark.parametrize("argv, code, match", [(["--keep", "fc1=0.1"], 1, "missing"),

@@ -88,3 +88,20 @@ def test_breakdown_adds_up_to_the_totals():
         assert sum(report.breakdown(stage).values()) == pytest.approx(report.total_bits(stage) / 8)
     with pytest.raises(ValueError, match="stage"):
         report.breakdown("zipped")
+
+
+def test_layer_costs_count_weights_and_macs_per_output_position():
+    from vietai_compress.compression import layer_costs
+    from vietai_compress.models import LeNet5
+    from vietai_compress.pruning import prune_by_std
+
+    model = LeNet5()
+    costs = {c.name: c for c in layer_costs(model)}
+    assert {n: (c.weights, c.macs) for n, c in costs.items()} == {
+        "conv1": (500, 500 * 24 * 24), "conv2": (25_000, 25_000 * 8 * 8), "fc1": (400_000, 400_000), "fc2": (5_000, 5_000)}
+    assert all(c.nonzeros == c.weights and c.nonzero_macs == c.macs for c in costs.values())
+    prune_by_std(model, 1.0)
+    for c in layer_costs(model):
+        layer = dict(model.named_modules())[c.name]
+        positions = c.macs // c.weights
+        assert c.nonzeros == int(layer.weight.count_nonzero()) < c.weights and c.nonzero_macs == c.nonzeros * positions

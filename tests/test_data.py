@@ -123,3 +123,29 @@ def test_jittered_loader_changes_images_not_labels():
     assert not torch.equal(torch.cat([b for b, _ in batches]), x)
     with pytest.raises(ValueError, match="max_shift"):
         jitter(x, 9)
+
+
+def test_loader_with_logits_yields_them_and_subset_keeps_them_aligned():
+    images, labels = torch.randn(10, 1, 28, 28), torch.arange(10) % 5
+    logits = torch.randn(10, 5)
+    loader = TensorLoader(images, labels, 4, shuffle=True).with_logits(logits)
+    seen = torch.cat([batch[1] for batch in loader])
+    assert sorted(seen.tolist()) == sorted(labels.tolist())
+    for x, y, z in loader:  # each batch's logits belong to its images
+        rows = [int((images == xi).flatten(1).all(1).nonzero()) for xi in x]
+        assert torch.equal(z, logits[rows]) and torch.equal(y, labels[rows])
+    no_threes = loader.subset(labels != 3)
+    assert len(no_threes.labels) == 8 and 3 not in no_threes.labels
+    assert torch.equal(no_threes.logits, logits[labels != 3])
+    with pytest.raises(ValueError, match="keep"):
+        loader.subset((labels != 3).float())
+    with pytest.raises(ValueError, match="logits"):
+        TensorLoader(images, labels, 4, logits=logits[:3])
+
+
+def test_a_copy_shuffles_like_a_fresh_loader_and_leaves_the_original_alone():
+    images, labels = torch.randn(12, 1, 28, 28), torch.arange(12)
+    loader = TensorLoader(images, labels, 4, shuffle=True, seed=3)
+    fresh = [y.tolist() for _, y in TensorLoader(images, labels, 4, shuffle=True, seed=3)]
+    assert [y.tolist() for _, y in loader.copy()] == fresh
+    assert [y.tolist() for _, y in loader] == fresh  # the copy did not advance the original's generator

@@ -5,8 +5,11 @@ import torch
 import torch.nn.functional as F
 
 from helpers import blob_loaders, pattern_mnist_loaders, tiny_masked_mlp
-from vietai_compress.distillation import (HintRegressor, captured_output, distillation_loss, hint_loss, soft_loss,
-                                          soft_targets, train_distilled, train_hints)
+from vietai_compress.distillation import (HintRegressor, best_bias_shift, captured_output, distillation_loss,
+                                          errors_per_class, hint_loss, shift_class_bias_, soft_gradient_norm,
+                                          soft_loss, soft_targets, teacher_logits, train_distilled, train_hints,
+                                          with_teacher_logits)
+from vietai_compress.training import evaluate
 from vietai_compress.models import MLP, masked_layers
 from vietai_compress.pruning import prune_by_std
 from vietai_compress.training import make_optimizer, train
@@ -51,6 +54,15 @@ def _grad_norm(loss_of, student):
     student = student.clone().requires_grad_()
     loss_of(student).backward()
     return student.grad.norm().item()
+
+
+def test_soft_gradient_norm_is_the_gradient_of_the_soft_loss():
+    student, _ = _logits(1)
+    teacher, _ = _logits(2)
+    for T in (1.0, 7.0):
+        assert soft_gradient_norm(student, teacher, T) == pytest.approx(
+            _grad_norm(lambda s: soft_loss(s, teacher, T), student), rel=1e-6)
+    assert not student.requires_grad
 
 
 def test_gradients_scale_as_one_over_t_squared_and_the_t_squared_factor_undoes_it():
@@ -139,3 +151,61 @@ def test_mlp_and_hintons_teacher():
         MLP((10,), dropout=1.0)
     with pytest.raises(TypeError, match="hidden"):
         MLP((10.5,))
+
+
+def _trained_teacher():
+    torch.manual_seed(0)
+    train_loader, test_loader = blob_loaders()
+    teacher = tiny_masked_mlp(seed=1)
+    train(teacher, train_loader, make_optimizer(teacher, lr=0.01), 5, "cpu", progress=False)
+    return teacher
+
+
+def test_cached_teacher_logits_train_the_student_exactly_as_the_teacher_on_every_batch():
+    teacher = _trained_teacher()
+    runs = []
+    for cached in (False, True):
+        loader, _ = blob_loaders()  # a fresh loader: the same shuffling order in both runs
+        if cached:
+            loader = with_teacher_logits(loader, teacher)
+        student = tiny_masked_mlp(seed=2)
+        train_distilled(student, None if cached else teacher, loader, make_optimizer(student, lr=0.01), 3, T=4.0,
+                        alpha=0.7, device="cpu", progress=False)
+        runs.append(student.state_dict())
+    assert all(torch.allclose(runs[0][k], runs[1][k], atol=1e-6) for k in runs[0])
+    images, _, logits = next(iter(loader))
+    teacher.eval()
+    assert torch.allclose(logits, teacher(images), atol=1e-6) and logits.shape == (32, 3)
+
+
+def test_teacher_logits_match_the_teacher_batch_by_batch_and_need_a_teacher_or_a_cache():
+    teacher = _trained_teacher()
+    loader, _ = blob_loaders()
+    assert torch.allclose(teacher_logits(teacher, loader.images, batch_size=7), teacher(loader.images), atol=1e-6)
+    with pytest.raises(ValueError, match="teacher"):
+        train_distilled(tiny_masked_mlp(), None, loader, make_optimizer(tiny_masked_mlp()), 1, 4.0, 0.5, "cpu",
+                        progress=False)
+
+
+def test_errors_per_class_add_up_to_the_errors():
+    teacher = _trained_teacher()
+    _, test_loader = blob_loaders()
+    shift_class_bias_(teacher, 0, -20.0)  # class 0 can no longer win
+    errors = errors_per_class(teacher, test_loader, classes=3, device="cpu")
+    result = evaluate(teacher, test_loader, "cpu")
+    assert errors.sum().item() == result.total - result.correct
+    assert errors[0].item() == 80  # every one of the 80 samples of class 0
+
+
+def test_best_bias_shift_finds_the_correction_and_leaves_the_model_unchanged():
+    teacher = _trained_teacher()
+    _, test_loader = blob_loaders()
+    shift_class_bias_(teacher, 0, -20.0)
+    state = {k: v.clone() for k, v in teacher.state_dict().items()}
+    delta, accuracies = best_bias_shift(teacher, 0, [0.0, 5.0, 20.0], test_loader, "cpu")
+    assert delta == 20.0 and accuracies[2] > 95.0 > accuracies[0] and len(accuracies) == 3
+    assert all(torch.equal(v, state[k]) for k, v in teacher.state_dict().items())
+    with pytest.raises(ValueError, match="label"):
+        shift_class_bias_(teacher, 3, 1.0)
+    with pytest.raises(ValueError, match="deltas"):
+        best_bias_shift(teacher, 0, [], test_loader, "cpu")

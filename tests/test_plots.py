@@ -66,3 +66,31 @@ def test_iterative_pruning_plot_marks_the_one_shot_point_at_the_final_count():
     assert _labelled(ax) and ax.get_xscale() == "log" and ax.xaxis_inverted()
     assert list(ax.lines[0].get_ydata()) == [98.5, 98.4, 98.3]
     assert ax.collections[0].get_offsets().tolist() == [[100, 98.1]]
+
+
+def test_soft_targets_draw_one_row_per_digit_and_one_column_per_temperature():
+    probs = {T: torch.softmax(torch.randn(3, 10) / T, 1) for T in (1.0, 4.0, 20.0)}
+    fig = plots.plot_soft_targets(torch.randn(3, 1, 28, 28), torch.tensor([3, 5, 8]), probs)
+    assert len(fig.axes) == 3 * 4
+    assert [fig.axes[i].get_title() for i in (1, 2, 3)] == ["T = 1", "T = 4", "T = 20"]
+    assert fig.axes[0].get_title() == "nhãn: 3" and len(fig.axes[1].patches) == 10
+
+
+def test_lines_plot_one_line_per_series_with_labelled_axes():
+    fig = plots.plot_lines([1, 4, 20], {"a": [3, 2, 1], "b": [1, 2, 3]}, "t", "T", "lỗi", logx=True, logy=True)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2 and _labelled(ax) and ax.get_xscale() == "log" and ax.get_yscale() == "log"
+
+
+def test_filters_draw_one_row_per_stage_and_one_column_per_filter():
+    w = torch.randn(20, 1, 5, 5)
+    fig = plots.plot_filters({"trước": w, "sau": w * (w.abs() > 1)})
+    assert len(fig.axes) == 2 * 20 and fig.axes[0].get_title(loc="left") == "trước"
+    assert len(fig.axes[20].images) == 1
+
+
+def test_ratio_vs_error_draws_series_and_labelled_references():
+    fig = plots.plot_ratio_vs_error({"ours": [(40.0, 0.7), (70.0, 0.8)]}, {"paper": (39.0, 0.74)})
+    ax = fig.axes[0]
+    assert len(ax.collections) == 2 and [t.get_text() for t in ax.texts] == ["paper"] and ax.get_xscale() == "log"
+    assert _labelled(ax)

@@ -107,6 +107,7 @@ def test_file_is_much_smaller_than_dense(tmp_path):
     rows = report.rows()
     assert [r["layer"] for r in rows] == ["fc1", "fc2", "fc3", "total"]
     assert all(r["weight_bits"] == 4 for r in rows[:3])
+    assert rows[-1]["bytes"] == path.stat().st_size > sum(r["bytes"] for r in rows[:3])  # + header and names
     for row, layer in zip(rows, report.layers):  # Huffman never loses to 4 fixed bits,
         assert row["weight_bits_huffman"] <= 4 + 8 / layer.n  # but the stream is padded to whole bytes
 

@@ -56,7 +56,7 @@ def test_evaluate_counts_correct_predictions():
     x, y = test_loader.images, test_loader.labels
     with torch.no_grad():
         expected = int((model(x).argmax(1) == y).sum())
-    assert (result.correct, result.total) == (expected, 90)
+    assert (result.correct, result.total, result.errors) == (expected, 90, 90 - expected)
     assert result.accuracy == pytest.approx(100 * expected / 90)
     assert result.seconds >= 0 and result.loss > 0
 

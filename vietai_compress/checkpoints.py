@@ -71,23 +71,31 @@ def base_checkpoint_path(quick: bool | None = None, model: str = "lenet300") -> 
     return artifacts_dir(quick) / f"{model}_base.pt"
 
 
+def teacher_checkpoint_path(quick: bool | None = None) -> Path:
+    """``artifacts/<mode>/teacher_1200-1200.pt``: Hinton et al.'s MNIST teacher, trained in notebook 07."""
+    return artifacts_dir(quick) / "teacher_1200-1200.pt"
+
+
 def retrained_checkpoint_path(s: float = SENSITIVITY, quick: bool | None = None, rounds: int = 1,
-                              model: str = "lenet300", keep: Mapping[str, float] | None = None) -> Path:
-    """``artifacts/<mode>/lenet300_s<s>[_r<rounds>]_retrained.pt``: pruned with s x std and retrained (notebook 03)."""
-    return artifacts_dir(quick) / f"{run_name(model, s, rounds, keep)}_retrained.pt"
+                              model: str = "lenet300", keep: Mapping[str, float] | None = None,
+                              distill: bool = False) -> Path:
+    """``artifacts/<mode>/lenet300_s<s>[_r<rounds>][_kd]_retrained.pt``: pruned and retrained (notebook 03)."""
+    return artifacts_dir(quick) / f"{run_name(model, s, rounds, keep, distill)}_retrained.pt"
 
 
 def shared_checkpoint_path(s: float = SENSITIVITY, bits: int | Mapping[str, int] = BITS, quick: bool | None = None,
-                           rounds: int = 1, model: str = "lenet300", keep: Mapping[str, float] | None = None) -> Path:
-    """``artifacts/<mode>/lenet300_s<s>[_r<rounds>]_b<bits>_shared.pt``: weight-shared and fine-tuned (notebook 04)."""
-    return artifacts_dir(quick) / f"{run_name(model, s, rounds, keep)}_b{bits_label(bits)}_shared.pt"
+                           rounds: int = 1, model: str = "lenet300", keep: Mapping[str, float] | None = None,
+                           distill: bool = False) -> Path:
+    """``artifacts/<mode>/lenet300_s<s>[_r<rounds>][_kd]_b<bits>_shared.pt``: weight-shared and fine-tuned (notebook 04)."""
+    return artifacts_dir(quick) / f"{run_name(model, s, rounds, keep, distill)}_b{bits_label(bits)}_shared.pt"
 
 
-def run_name(model: str, s: float, rounds: int, keep: Mapping[str, float] | None = None) -> str:
+def run_name(model: str, s: float, rounds: int, keep: Mapping[str, float] | None = None, distill: bool = False) -> str:
     """The stem every file of one setting shares, e.g. ``lenet300_s2``, ``lenet300_s1.75_r3`` or, with
-    per-layer keep fractions, ``lenet300_keep-fc1-0.04-fc2-0.08-fc3-0.3_r5``."""
+    per-layer keep fractions, ``lenet300_keep-fc1-0.04-fc2-0.08-fc3-0.3_r5``; ``_kd`` when the dense
+    model taught the retraining (knowledge distillation, notebook 07)."""
     pruning = f"s{s:g}" if keep is None else "keep-" + "-".join(f"{name}-{f:g}" for name, f in keep.items())
-    return f"{model}_{pruning}" + (f"_r{rounds}" if rounds > 1 else "")
+    return f"{model}_{pruning}" + (f"_r{rounds}" if rounds > 1 else "") + ("_kd" if distill else "")
 
 
 def bits_label(bits: int | Mapping[str, int]) -> str:

@@ -2,7 +2,7 @@
 
     vietai-compress run [--model lenet300|lenet5] [--quick] [--sensitivity 2 | --keep fc1=0.04,...]
                         [--rounds 1] [--bits 5 | --bits fc1=4,fc2=4,fc3=5]
-                        [--fine-tune-epochs 5] [--out artifacts/] [--retrain-base]
+                        [--fine-tune-epochs 5] [--distill] [--out artifacts/] [--retrain-base]
     vietai-compress inspect FILE
     vietai-compress evaluate FILE
 
@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="bits per shared weight, 1-16, for every layer or per layer (default: 5)")
     run.add_argument("--fine-tune-epochs", type=int, default=None,
                      help="epochs of centroid fine-tuning, 0 to skip (default: 5; fewer in quick mode)")
+    run.add_argument("--distill", action="store_true",
+                     help="the dense base model teaches the retraining and the centroid fine-tuning "
+                          "(knowledge distillation, T and alpha of the recipe)")
     run.add_argument("--out", type=Path, default=Path("artifacts"), help="output folder (default: artifacts/)")
     run.add_argument("--retrain-base", action="store_true", help="train the base model even if one is saved")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -78,7 +81,7 @@ def _run(args) -> None:
 
     settings = Settings(model=args.model, quick=is_quick() if args.quick is None else args.quick,
                         sensitivity=args.sensitivity, rounds=args.rounds, bits=args.bits, keep=args.keep,
-                        fine_tune_epochs=args.fine_tune_epochs, out=args.out,
+                        fine_tune_epochs=args.fine_tune_epochs, distill=args.distill, out=args.out,
                         reuse_base=not args.retrain_base, progress=not args.no_progress)
     results = run_pipeline(settings)
     print(format_table(results))

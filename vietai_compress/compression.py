@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse
+import torch
 import torch.nn as nn
 
 from .checks import check_real
@@ -149,3 +150,37 @@ def model_size_report(model: nn.Module) -> SizeReport:
     if not rows:
         raise ValueError("model has no masked or shared layer to measure")
     return SizeReport(rows)
+
+
+@dataclass
+class LayerCost:
+    """Weights and multiply-accumulates (MACs) of one masked layer for one input image (notebook 08)."""
+
+    name: str
+    weights: int
+    nonzeros: int
+    macs: int  # dense: every weight is used once per output position
+    nonzero_macs: int  # what a sparse kernel would compute: nonzeros times output positions
+
+
+@torch.no_grad()
+def layer_costs(model: nn.Module, image_shape: tuple[int, ...] = (1, 1, 28, 28)) -> list[LayerCost]:
+    """Weights and MACs per masked layer for one image of ``image_shape`` (B=1, C, H, W).
+
+    A conv layer reuses each weight at every output position (H_out x W_out of them), so it has few weights
+    but many MACs; a fully connected layer uses each weight once. Measured with forward hooks.
+    """
+    positions: dict[str, int] = {}
+    handles = [layer.register_forward_hook(
+        lambda module, inputs, output, name=name: positions.__setitem__(name, output[0, 0].numel()))
+        for name, layer in weight_layers(model)]
+    try:
+        model.eval()(torch.zeros(image_shape, device=next(model.parameters()).device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    costs = []
+    for name, layer in weight_layers(model):
+        weights, nonzeros = layer.weight.numel(), int(layer.weight.count_nonzero())
+        costs.append(LayerCost(name, weights, nonzeros, weights * positions[name], nonzeros * positions[name]))
+    return costs

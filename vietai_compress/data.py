@@ -31,36 +31,60 @@ class TensorLoader:
     With ``shuffle=True`` every pass draws a new permutation from a generator seeded once,
     so a run is repeatable. ``len(loader)`` is the number of batches and ``loader.dataset``
     is a ``TensorDataset``, as with a ``DataLoader``; ``loader.source`` says where the data came from
-    ("MNIST" or "digits" for the quick-mode fallback).
+    ("MNIST" or "digits" for the quick-mode fallback). Given ``logits`` (N, C), a teacher's outputs for
+    the same images, every batch is ``(images, labels, logits)`` (notebook 07, ``with_teacher_logits``).
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
-                 shuffle: bool = False, seed: int = SEED, source: str = "tensors"):
+                 shuffle: bool = False, seed: int = SEED, source: str = "tensors",
+                 logits: torch.Tensor | None = None):
         batch_size = check_int(batch_size, "batch_size", 1)
-        if len(images) != len(labels):
-            raise ValueError(f"images and labels differ in length: {len(images)} != {len(labels)}")
+        if len(images) != len(labels) or (logits is not None and len(logits) != len(labels)):
+            raise ValueError(f"images, labels (and logits) differ in length: {len(images)}, {len(labels)}"
+                             + (f", {len(logits)}" if logits is not None else ""))
         self.dataset = TensorDataset(images, labels)
-        self.images, self.labels = images, labels
+        self.images, self.labels, self.logits = images, labels, logits
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self.source = source
+        self.source, self.seed = source, seed
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / self.batch_size)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         n = len(self.labels)
+        tensors = [self.images, self.labels] + ([self.logits] if self.logits is not None else [])
         if self.shuffle:
             order = torch.randperm(n, generator=self.generator).to(self.labels.device)
         else:
             order = None
         for start in range(0, n, self.batch_size):
             if order is None:
-                yield self.images[start:start + self.batch_size], self.labels[start:start + self.batch_size]
+                yield tuple(t[start:start + self.batch_size] for t in tensors)
             else:
                 idx = order[start:start + self.batch_size]
-                yield self.images[idx], self.labels[idx]
+                yield tuple(t[idx] for t in tensors)
+
+    def copy(self) -> "TensorLoader":
+        """The same samples and batches with a newly seeded shuffling generator. Training on a copy leaves this
+        loader's order untouched, so later runs do not depend on whether a model was trained or loaded."""
+        return TensorLoader(self.images, self.labels, self.batch_size, self.shuffle, self.seed, self.source,
+                            self.logits)
+
+    def with_logits(self, logits: torch.Tensor) -> "TensorLoader":
+        """The same samples, batched and shuffled alike, each with a teacher's ``logits`` (N, C)."""
+        return TensorLoader(self.images, self.labels, self.batch_size, self.shuffle, self.seed, self.source, logits)
+
+    def subset(self, keep: torch.Tensor) -> "TensorLoader":
+        """The samples where the boolean ``keep`` (N,) is true, batched and shuffled alike (notebook 07
+        removes every 3 from the transfer set)."""
+        if keep.shape != self.labels.shape or keep.dtype != torch.bool:
+            raise ValueError(f"keep must be a bool tensor of shape {tuple(self.labels.shape)}, "
+                             f"got {keep.dtype} {tuple(keep.shape)}")
+        logits = None if self.logits is None else self.logits[keep]
+        return TensorLoader(self.images[keep], self.labels[keep], self.batch_size, self.shuffle, self.seed,
+                            self.source, logits)
 
 
 def jitter(images: torch.Tensor, max_shift: int = 2, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -131,6 +131,12 @@ LeNet = LeNet300100  # the article's name
 MODELS = {"lenet300": LeNet300100, "lenet5": LeNet5}
 
 
+def model_name(model: nn.Module) -> str:
+    """The registry name of a model (``"lenet300"``, ``"lenet5"``); ``"lenet300"`` for any other network, whose
+    stages then follow the article's recipe."""
+    return next((name for name, cls in MODELS.items() if type(model) is cls), "lenet300")
+
+
 def build_model(name: str) -> nn.Module:
     """A fresh model by its registry name (``"lenet300"``, ``"lenet5"``), as used by the command line."""
     return MODELS[check_choice(name, "model", sorted(MODELS))]()

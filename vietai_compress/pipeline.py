@@ -7,6 +7,7 @@ and measures.
 """
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,7 +26,7 @@ from .fileio import atomic_write_text
 from .models import build_model, masked_layers
 from .pruning import keep_fractions
 from .quantization import bits_per_layer, check_bits
-from .recipe import BATCH_SIZE, BITS, SENSITIVITY, article_epochs, fine_tune_epochs
+from .recipe import BATCH_SIZE, BITS, SENSITIVITY, fine_tune_epochs, model_epochs
 from .stages import load_or_train_base_model, prune_and_retrain, share_and_fine_tune
 from .storage import load_compressed, save_compressed, size_report
 from .training import Batches, evaluate
@@ -43,6 +44,7 @@ class Settings:
     keep: dict[str, float] | None = None  # fractions of weights kept per layer, instead of s x std
     out: Path = Path("artifacts")
     fine_tune_epochs: int | None = None  # None: 5 in full mode, one MNIST epoch of steps in quick mode
+    distill: bool = False  # the dense base model teaches retraining and fine-tuning (notebook 07)
     reuse_base: bool = True
     progress: bool = True
 
@@ -100,10 +102,12 @@ def run_pipeline(settings: Settings) -> dict:
     record("base (dense float32)", model, dense_bytes)
 
     s, rounds, bits, keep = settings.sensitivity, settings.rounds, settings.bits, settings.keep
-    name = run_name(settings.model, s, rounds, keep)
+    name = run_name(settings.model, s, rounds, keep, settings.distill)
+    teacher = copy.deepcopy(model).eval() if settings.distill else None
     prune_and_retrain(model, train_loader, quick, s, rounds, device, settings.progress,
-                      path=out / f"{name}_retrained.pt", keep=keep)
+                      path=out / f"{name}_retrained.pt", keep=keep, teacher=teacher)
     in_rounds = f", {rounds} rounds" if rounds > 1 else ""
+    in_rounds += ", distilled" if settings.distill else ""
     rule = f"s = {s:g}" if keep is None else "keep " + ", ".join(f"{n} {100 * f:g}%" for n, f in keep.items())
     record(f"pruned ({rule}) + retrained{in_rounds}, CSR", model, model_size_report(model).total_bytes("pruned"))
 
@@ -111,7 +115,8 @@ def run_pipeline(settings: Settings) -> dict:
     if ft_epochs is None:
         ft_epochs = fine_tune_epochs(quick, len(train_loader))
     share_and_fine_tune(model, train_loader, quick, bits, ft_epochs, device, settings.progress,
-                        path=out / f"{name}_b{bits_label(bits)}_shared.pt", s=s, rounds=rounds, keep=keep)
+                        path=out / f"{name}_b{bits_label(bits)}_shared.pt", s=s, rounds=rounds, keep=keep,
+                        teacher=teacher)
     fine_tuned = f", centroids fine-tuned ({ft_epochs} ep)" if ft_epochs else ""
     record(f"shared ({bits_label(bits)} bits{fine_tuned}, CSR)", model, model_size_report(model).total_bytes("shared"))
 
@@ -129,7 +134,7 @@ def run_pipeline(settings: Settings) -> dict:
     for stage in stages:
         stage.ratio = dense_bytes / stage.bytes
     results = {
-        "settings": {**asdict(settings), "out": str(settings.out), "epochs": article_epochs(quick, len(train_loader)),
+        "settings": {**asdict(settings), "out": str(settings.out), "epochs": model_epochs(settings.model, quick, len(train_loader)),
                      "fine_tune_epochs": ft_epochs, "data": train_loader.source},
         "stages": [asdict(stage) for stage in stages],
         "file": str(path), "file_bytes": path.stat().st_size, "dense_bytes": dense_bytes,

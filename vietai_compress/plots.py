@@ -223,3 +223,92 @@ def plot_symbol_histograms(streams: dict[str, np.ndarray], title: str = "Tần s
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_soft_targets(images: torch.Tensor, labels: torch.Tensor, probabilities: dict[float, torch.Tensor]) -> Figure:
+    """One row per image (N, 1, 28, 28): the digit, then the teacher's probabilities (N, 10) at each
+    temperature T of ``probabilities`` as bars on a log scale (notebook 07, "dark knowledge")."""
+    temperatures = list(probabilities)
+    rows = len(images)
+    fig, axes = plt.subplots(rows, 1 + len(temperatures), figsize=(3.2 * (1 + len(temperatures)), 1.9 * rows),
+                             gridspec_kw={"width_ratios": [0.6] + [1] * len(temperatures)}, squeeze=False)
+    pixels = (images[:, 0].cpu() * MNIST_STD + MNIST_MEAN).clamp(0, 1)
+    for r in range(rows):
+        axes[r, 0].imshow(pixels[r].numpy(), cmap="gray_r")
+        axes[r, 0].set_title(f"nhãn: {int(labels[r])}", fontsize=9)
+        axes[r, 0].axis("off")
+        for c, T in enumerate(temperatures, start=1):
+            p = probabilities[T][r].detach().cpu().numpy()
+            ax = axes[r, c]
+            ax.bar(range(10), p, color=["tab:red" if d == int(labels[r]) else "tab:blue" for d in range(10)])
+            ax.set_yscale("log")
+            ax.set_ylim(1e-6, 1.5)
+            ax.set_xticks(range(10))
+            ax.tick_params(labelsize=7)
+            if r == 0:
+                ax.set_title(f"T = {T:g}")
+            if c == 1:
+                ax.set_ylabel("xác suất (log)", fontsize=8)
+    fig.suptitle("Xác suất mềm (soft targets) của mô hình thầy theo nhiệt độ T (cột đỏ: nhãn đúng)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_lines(x: Sequence[float], series: dict[str, Sequence[float]], title: str, xlabel: str, ylabel: str,
+               logx: bool = False, logy: bool = False) -> Figure:
+    """One line with markers per series against x (e.g. errors against the temperature T, notebook 07)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, values in series.items():
+        ax.plot(x, values, marker="o", label=label)
+    if logx:
+        ax.set_xscale("log")
+        ax.set_xticks(list(x), [f"{v:g}" for v in x])
+        ax.minorticks_off()
+    if logy:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_filters(stages: dict[str, torch.Tensor], title: str = "Các bộ lọc 5x5 của conv1") -> Figure:
+    """One row per stage, one column per filter: conv weights (out, 1, kh, kw) drawn on one colour scale per
+    row, zeros white (notebook 08: conv1 before and after pruning and sharing)."""
+    rows, cols = len(stages), max(w.shape[0] for w in stages.values())
+    fig, axes = plt.subplots(rows, cols, figsize=(0.7 * cols, 0.9 * rows + 0.6), squeeze=False)
+    for r, (label, weights) in enumerate(stages.items()):
+        w = weights.detach().cpu()[:, 0]
+        scale = float(w.abs().max()) or 1.0
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c < len(w):
+                ax.imshow(w[c].numpy(), cmap="RdBu_r", vmin=-scale, vmax=scale)
+        axes[r, 0].set_title(label, fontsize=9, loc="left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ratio_vs_error(series: dict[str, Sequence[tuple[float, float]]],
+                        references: dict[str, tuple[float, float]] | None = None,
+                        title: str = "Tỉ lệ nén và lỗi", error_label: str = "lỗi (%)") -> Figure:
+    """Compression ratio (x, log scale) against error in % (y): one marker style per series of
+    (ratio, error) points, and labelled published points (``references``) as stars (notebooks 08 and 09)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for label, points in series.items():
+        ratios, errors = zip(*points) if points else ((), ())
+        ax.scatter(ratios, errors, label=label, s=40, zorder=3)
+    for label, (ratio, error) in (references or {}).items():
+        ax.scatter([ratio], [error], marker="*", s=160, color="gray", zorder=2)
+        ax.annotate(label, (ratio, error), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("tỉ lệ nén (byte float32 / byte tệp nén, thang log)")
+    ax.set_ylabel(error_label)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig

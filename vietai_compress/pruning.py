@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .checks import check_int, check_layer_names, check_real
 from .config import Device
 from .models import masked_layers
-from .training import Batches, evaluate, make_optimizer, train
+from .training import Batches, LossFn, evaluate, make_optimizer, nll_loss, train
 
 __all__ = [
     "masked_layers", "PruneRecord", "std_mask", "prune_by_std", "prune_by_percentile", "layer_std",
@@ -312,13 +312,14 @@ def keep_fractions(keep: Mapping[str, float], names: list[str]) -> dict[str, flo
 
 
 def prune_in_rounds(model: nn.Module, target: dict[str, int], rounds: int, loader: Batches, epochs: int,
-                    device: Device = None, progress: bool = True,
-                    eval_loader: Batches | None = None) -> list[PruningRound]:
+                    device: Device = None, progress: bool = True, eval_loader: Batches | None = None,
+                    loss_fn: LossFn = nll_loss) -> list[PruningRound]:
     """Reach ``target`` weights per masked layer in ``rounds`` prune + retrain rounds (``round_counts``).
 
     The ``epochs`` of retraining are shared between the rounds (``split_epochs``), each with a fresh Adam.
     Han et al. (2015) found that pruning a little at a time loses less accuracy. Images (B, 1, 28, 28)
-    from ``loader``; the accuracy of each round is measured only when ``eval_loader`` is given.
+    from ``loader``; the accuracy of each round is measured only when ``eval_loader`` is given. ``loss_fn``
+    is ``train``'s (a distillation loss when a dense teacher guides the retraining, notebook 07).
     """
     start = {name: int(layer.mask.count_nonzero().item()) for name, layer in _require_masked_layers(model)}
     history = []
@@ -326,7 +327,7 @@ def prune_in_rounds(model: nn.Module, target: dict[str, int], rounds: int, loade
                                                    split_epochs(epochs, rounds)), start=1):
         prune_to_counts(model, counts)
         trained = train(model, loader, make_optimizer(model), round_epochs, device, progress,
-                        desc=f"round {r}/{rounds}")
+                        desc=f"round {r}/{rounds}", loss_fn=loss_fn)
         accuracy = evaluate(model, eval_loader, device).accuracy if eval_loader is not None else None
         history.append(PruningRound(r, sum(counts.values()), round_epochs, accuracy, trained))
     return history

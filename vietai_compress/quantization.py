@@ -30,7 +30,7 @@ from .checks import check_choice, check_int, check_layer_names
 from .config import SEED, Device
 from .models import MaskedConv2d, MaskedLinear, masked_layers
 from .recipe import BITS, FINE_TUNE_LR, INIT
-from .training import Batches, evaluate, make_optimizer, train
+from .training import Batches, LossFn, evaluate, make_optimizer, nll_loss, train
 
 INITS = ("linear", "random", "density", "kmeans++")
 
@@ -299,19 +299,19 @@ def distinct_values(model: nn.Module) -> dict[str, int]:
 # ---------------------------------------------------------------- trained quantization
 def fine_tune_centroids(model: nn.Module, loader: Batches, epochs: int, lr: float = FINE_TUNE_LR,
                         device: Device = None, progress: bool = True, eval_loader: Batches | None = None,
-                        desc: str = "fine-tune centroids") -> dict[str, list[float]]:
+                        desc: str = "fine-tune centroids", loss_fn: LossFn = nll_loss) -> dict[str, list[float]]:
     """Trained quantization (Deep Compression, Fig. 3): train the centroids, keep the assignments.
 
     A plain ``train`` call with a fresh Adam (constant lr, no weight decay) over the model's parameters:
     the shared layers' centroids (each gets the summed gradient of its weights) and the biases.
     Pruned weights stay 0 and each layer keeps at most ``k`` distinct values by construction.
-    Returns the training history.
+    ``loss_fn`` is ``train``'s (a distillation loss with a dense teacher, notebook 07). Returns the history.
     """
     if not shared_layers(model):
         raise ValueError("model has no shared layer; call share_weights(model, bits) first")
     optimizer = make_optimizer(model, lr=lr, weight_decay=0.0)
     return train(model, loader, optimizer, epochs, device, progress, eval_loader=eval_loader, desc=desc,
-                 cosine=False)
+                 cosine=False, loss_fn=loss_fn)
 
 
 def sharing_sweep(model: nn.Module, bits_values: Iterable[int], train_loader: Batches, test_loader: Batches,

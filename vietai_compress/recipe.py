@@ -14,25 +14,41 @@ LR = 1e-3
 WEIGHT_DECAY = 1e-4
 BATCH_SIZE = 128
 EPOCHS = 100
+LENET5_EPOCHS = 12  # LeNet-5 (notebook 08): about 15 s an epoch on a 2-core CPU, 0.7% test error after 12
 SENSITIVITY = 2.0  # s: the pruning threshold is s x std of each layer's weights
 BITS = 5  # bits per shared weight: 2**5 = 32 centroids per layer
 INIT = "linear"  # k-means initialisation of the shared weights
 FINE_TUNE_EPOCHS = 5
 FINE_TUNE_LR = 1e-4
 GAP_BITS = {"linear": 5, "conv": 8}  # bits per relative position, by layer kind
+TEACHER_EPOCHS = 40  # Hinton et al.'s 1200-1200 teacher (notebook 07): about 13 s an epoch on a 2-core CPU
+DISTILL_EPOCHS = 20  # students of notebook 07, alone or distilled (800-800: about 4 s an epoch)
+HINT_EPOCHS = 5  # FitNets' first stage: a student layer learns to match a teacher layer (notebook 07)
+DISTILL_T = 4.0  # temperature and weight of the soft targets when the dense model teaches the pruned one,
+DISTILL_ALPHA = 0.5  # chosen on the validation split in notebook 07 (section 7)
 MNIST_BATCHES = 469  # batches of 128 in one epoch of the 60,000 MNIST training images
 
 
-def article_epochs(quick: bool, batches_per_epoch: int = MNIST_BATCHES) -> int:
-    """Epochs for base training and retraining: 100 in full mode.
-
-    Quick mode trains for about as many steps as one MNIST epoch: 1 epoch on MNIST, more on the small
-    scikit-learn digits fallback (whose epoch is only 11 batches).
-    """
+def mode_epochs(quick: bool, full_epochs: int, batches_per_epoch: int = MNIST_BATCHES,
+                quick_batches: int = MNIST_BATCHES) -> int:
+    """``full_epochs`` in full mode; quick mode trains for about ``quick_batches`` steps (default: one MNIST
+    epoch): 1 epoch on MNIST, more on the small scikit-learn digits fallback (11 batches an epoch)."""
     batches_per_epoch = check_int(batches_per_epoch, "batches_per_epoch", 1)
+    quick_batches = check_int(quick_batches, "quick_batches", 1)
     if not quick:
-        return EPOCHS
-    return max(1, round(MNIST_BATCHES / batches_per_epoch))
+        return check_int(full_epochs, "full_epochs", 1)
+    return max(1, round(quick_batches / batches_per_epoch))
+
+
+def article_epochs(quick: bool, batches_per_epoch: int = MNIST_BATCHES) -> int:
+    """Epochs for base training and retraining: 100 in full mode, one MNIST epoch of steps in quick mode."""
+    return mode_epochs(quick, EPOCHS, batches_per_epoch)
+
+
+def model_epochs(model: str, quick: bool, batches_per_epoch: int = MNIST_BATCHES) -> int:
+    """Epochs of base training and of retraining for a registered model: the article's 100 for LeNet-300-100,
+    12 for LeNet-5 (``LENET5_EPOCHS``); one MNIST epoch of steps in quick mode."""
+    return mode_epochs(quick, LENET5_EPOCHS if model == "lenet5" else EPOCHS, batches_per_epoch)
 
 
 def fine_tune_epochs(quick: bool, batches_per_epoch: int = MNIST_BATCHES) -> int:

@@ -14,109 +14,145 @@ from typing import Mapping
 import torch.nn as nn
 
 from .checkpoints import (base_checkpoint_path, load_checkpoint, read_checkpoint_meta, retrained_checkpoint_path,
-                          save_checkpoint, shared_checkpoint_path)
+                          save_checkpoint, shared_checkpoint_path, teacher_checkpoint_path)
 from .checks import check_int, check_real
 from .config import Device, get_device, is_quick, mode_name, seed_everything
-from .data import TensorLoader, mnist_loaders
-from .models import build_model, masked_layers
+from .data import Jittered, TensorLoader, mnist_loaders
+from .distillation import distillation_objective, with_teacher_logits
+from .models import build_model, hinton_teacher, masked_layers, model_name
 from .pruning import PruningRound, keep_counts, prune_by_std, prune_in_rounds, prune_to_counts, std_kept_counts
 from .quantization import bits_per_layer, fine_tune_centroids, share_weights
-from .recipe import BATCH_SIZE, BITS, SENSITIVITY, article_epochs, fine_tune_epochs
-from .training import Batches, make_optimizer, train
+from .recipe import (BATCH_SIZE, BITS, DISTILL_ALPHA, DISTILL_T, SENSITIVITY, TEACHER_EPOCHS, fine_tune_epochs,
+                     mode_epochs, model_epochs)
+from .training import Batches, LossFn, make_optimizer, nll_loss, train
 
 Loaders = tuple[TensorLoader, TensorLoader]  # (train, evaluation): test, or validation when choosing
 
 
 # ---------------------------------------------------------------- metadata, built in one place
-def base_meta(quick: bool, train_loader: Batches) -> dict:
-    """What a base checkpoint records and is matched on: mode, epochs and data source."""
-    return {"mode": mode_name(quick), "epochs": article_epochs(quick, len(train_loader)),
-            "data": getattr(train_loader, "source", "tensors")}
+def base_meta(quick: bool, train_loader: Batches, model: str = "lenet300", epochs: int | None = None) -> dict:
+    """What a base checkpoint records and is matched on: mode, epochs (default ``model_epochs``), data source
+    and number of training images (55,000 when the validation split is held out, 60,000 otherwise)."""
+    epochs = model_epochs(model, quick, len(train_loader)) if epochs is None else epochs
+    images = len(train_loader.labels) if isinstance(train_loader, TensorLoader) else None
+    return {"mode": mode_name(quick), "epochs": epochs, "data": getattr(train_loader, "source", "tensors"),
+            "train_images": images}
 
 
 def retrained_meta(quick: bool, train_loader: Batches, s: float, rounds: int,
-                   keep: Mapping[str, float] | None = None) -> dict:
-    """``base_meta`` plus the pruning: s (or the per-layer keep fractions) and the prune + retrain rounds."""
+                   keep: Mapping[str, float] | None = None, distill: bool = False, model: str = "lenet300",
+                   epochs: int | None = None) -> dict:
+    """``base_meta`` plus the pruning: s (or the per-layer keep fractions), the prune + retrain rounds and,
+    when the dense model taught the retraining, the distillation's T and alpha."""
     pruning = {"s": float(s)} if keep is None else {"keep": dict(keep)}
-    return {**base_meta(quick, train_loader), **pruning, "rounds": rounds}
+    taught = {"distill": {"T": DISTILL_T, "alpha": DISTILL_ALPHA}} if distill else {}
+    return {**base_meta(quick, train_loader, model, epochs), **pruning, "rounds": rounds, **taught}
 
 
 def shared_meta(quick: bool, train_loader: Batches, s: float, rounds: int, bits: int | Mapping[str, int],
-                ft_epochs: int, keep: Mapping[str, float] | None = None) -> dict:
+                ft_epochs: int, keep: Mapping[str, float] | None = None, distill: bool = False,
+                model: str = "lenet300", epochs: int | None = None) -> dict:
     """``retrained_meta`` plus the weight sharing: bits (one, or per layer) and epochs of centroid fine-tuning."""
     bits = bits if not isinstance(bits, Mapping) else dict(bits)
-    return {**retrained_meta(quick, train_loader, s, rounds, keep), "bits": bits, "fine_tune_epochs": ft_epochs}
+    return {**retrained_meta(quick, train_loader, s, rounds, keep, distill, model, epochs), "bits": bits,
+            "fine_tune_epochs": ft_epochs}
+
+
+def taught_by(teacher: nn.Module | None, train_loader: TensorLoader) -> tuple[Batches, LossFn]:
+    """The loader and loss of retraining and fine-tuning: the article's NLL, or with a ``teacher`` (the dense
+    base model) distillation at the recipe's T and alpha, its logits computed once (notebook 07)."""
+    if teacher is None:
+        return train_loader, nll_loss
+    return with_teacher_logits(train_loader, teacher), distillation_objective(DISTILL_T, DISTILL_ALPHA)
 
 
 # ---------------------------------------------------------------- the stages
+def _own_copy(loader: Batches) -> Batches:
+    """A copy of a ``TensorLoader`` with its own shuffling (``TensorLoader.copy``): what comes after a stage
+    that may load its model from disk instead of training it then sees the same batches either way."""
+    return loader.copy() if isinstance(loader, TensorLoader) else loader
+
+
 def train_base(model: nn.Module, train_loader: Batches, quick: bool, device: Device = None, progress: bool = True,
                eval_loader: Batches | None = None, path: str | Path | None = None,
-               desc: str = "base training") -> dict[str, list[float]]:
+               desc: str = "base training", epochs: int | None = None) -> dict[str, list[float]]:
     """Train a fresh model with the article's recipe (Adam, lr 1e-3, weight decay 1e-4, cosine lr;
-    100 epochs, one MNIST epoch of steps in quick mode). Notebook 01.
+    100 epochs, 12 for LeNet-5, one MNIST epoch of steps in quick mode: ``model_epochs``). Notebook 01.
 
+    ``epochs`` overrides the recipe's (notebook 08 trains on fewer images in quick mode).
     Saves model, optimizer state (notebook 03 reuses it) and ``base_meta`` to ``path`` when given.
     Returns the training history (accuracy per epoch on ``eval_loader`` when given).
     """
     optimizer = make_optimizer(model)
-    history = train(model, train_loader, optimizer, article_epochs(quick, len(train_loader)), device, progress,
+    meta = base_meta(quick, train_loader, model_name(model), epochs)
+    history = train(model, _own_copy(train_loader), optimizer, meta["epochs"], device, progress,
                     eval_loader=eval_loader, desc=desc)
     if path is not None:
-        save_checkpoint(model, path, optimizer, **base_meta(quick, train_loader))
+        save_checkpoint(model, path, optimizer, **meta)
     return history
 
 
 def prune_and_retrain(model: nn.Module, train_loader: Batches, quick: bool, s: float = SENSITIVITY, rounds: int = 1,
                       device: Device = None, progress: bool = True, eval_loader: Batches | None = None,
                       path: str | Path | None = None, desc: str = "retraining",
-                      keep: Mapping[str, float] | None = None) -> list[PruningRound]:
-    """Prune with s x std and retrain with a fresh Adam for the article's epochs (notebook 03).
+                      keep: Mapping[str, float] | None = None, teacher: nn.Module | None = None,
+                      epochs: int | None = None) -> list[PruningRound]:
+    """Prune with s x std and retrain with a fresh Adam for the recipe's epochs (``model_epochs``; notebook 03).
 
     ``keep`` (a fraction of the weights per layer, e.g. ``{"fc1": 0.04, "fc2": 0.08, "fc3": 0.3}``) replaces
     the s x std rule when given. ``rounds`` = 1 is the article's one-shot pruning; more rounds reach the same
     per-layer counts in several prune + retrain rounds sharing the same epochs (``prune_in_rounds``).
-    Returns one ``PruningRound`` per round; saves ``retrained_meta`` with the model to ``path`` when given.
+    With a ``teacher`` (the dense model before pruning) the retraining distils from it (``taught_by``).
+    ``epochs`` overrides the recipe's. Returns one ``PruningRound`` per round; saves ``retrained_meta`` with
+    the model to ``path`` when given.
     """
     s, rounds = check_real(s, "s", 0.0), check_int(rounds, "rounds", 1)
-    epochs = article_epochs(quick, len(train_loader))
+    name = model_name(model)
+    epochs = model_epochs(name, quick, len(train_loader)) if epochs is None else check_int(epochs, "epochs", 1)
     target = keep_counts(model, keep) if keep is not None else std_kept_counts(model, s)
+    loader, loss_fn = taught_by(teacher, train_loader)
     if rounds == 1:
         if keep is None:
             prune_by_std(model, s)  # the article's rule, threshold and all
         else:
             prune_to_counts(model, target)
-        history = train(model, train_loader, make_optimizer(model), epochs, device, progress,
-                        eval_loader=eval_loader, desc=desc)
+        history = train(model, loader, make_optimizer(model), epochs, device, progress,
+                        eval_loader=eval_loader, desc=desc, loss_fn=loss_fn)
         accuracy = history["test_accuracy"][-1] if history["test_accuracy"] else None
         result = [PruningRound(1, sum(target.values()), epochs, accuracy, history)]
     else:
-        result = prune_in_rounds(model, target, rounds, train_loader, epochs, device, progress, eval_loader)
+        result = prune_in_rounds(model, target, rounds, loader, epochs, device, progress, eval_loader, loss_fn)
     if path is not None:
-        save_checkpoint(model, path, **retrained_meta(quick, train_loader, s, rounds, keep))
+        save_checkpoint(model, path, **retrained_meta(quick, train_loader, s, rounds, keep, teacher is not None, name,
+                                                      epochs))
     return result
 
 
 def share_and_fine_tune(model: nn.Module, train_loader: Batches, quick: bool, bits: int | Mapping[str, int] = BITS,
                         ft_epochs: int | None = None, device: Device = None, progress: bool = True,
                         eval_loader: Batches | None = None, path: str | Path | None = None,
-                        s: float = SENSITIVITY, rounds: int = 1,
-                        keep: Mapping[str, float] | None = None) -> dict[str, list[float]]:
+                        s: float = SENSITIVITY, rounds: int = 1, keep: Mapping[str, float] | None = None,
+                        teacher: nn.Module | None = None, epochs: int | None = None) -> dict[str, list[float]]:
     """Share the weights with k-means (``bits`` per weight, one or per layer) and fine-tune the centroids
     (notebook 04).
 
     ``ft_epochs`` defaults to the recipe's (5; one MNIST epoch of steps in quick mode); 0 skips it.
-    ``s``, ``rounds`` and ``keep`` say how the model given was pruned: they are recorded in the checkpoint
-    (``shared_meta``) written to ``path`` when given. Returns the fine-tuning history.
+    ``s``, ``rounds``, ``keep`` and ``epochs`` say how the model given was pruned and retrained: they are
+    recorded in the checkpoint (``shared_meta``) written to ``path`` when given. With a ``teacher`` the
+    fine-tuning distils from it.
+    Returns the fine-tuning history.
     """
     bits = bits_per_layer(bits, [name for name, _ in masked_layers(model)])
     ft_epochs = fine_tune_epochs(quick, len(train_loader)) if ft_epochs is None else check_int(ft_epochs, "ft_epochs", 0)
     share_weights(model, bits)
-    history = fine_tune_centroids(model, train_loader, ft_epochs, device=device, progress=progress,
-                                  eval_loader=eval_loader)
+    loader, loss_fn = taught_by(teacher, train_loader)
+    history = fine_tune_centroids(model, loader, ft_epochs, device=device, progress=progress,
+                                  eval_loader=eval_loader, loss_fn=loss_fn)
     if path is not None:
         one = set(bits.values())
         recorded = one.pop() if len(one) == 1 else bits  # an int when every layer has the same bits
-        save_checkpoint(model, path, **shared_meta(quick, train_loader, s, rounds, recorded, ft_epochs, keep))
+        save_checkpoint(model, path, **shared_meta(quick, train_loader, s, rounds, recorded, ft_epochs, keep,
+                                                   teacher is not None, model_name(model), epochs))
     return history
 
 
@@ -140,20 +176,20 @@ def _defaults(quick: bool | None, loaders: Loaders | None, device: Device) -> tu
 
 def load_or_train_base_model(quick: bool | None = None, path: str | Path | None = None,
                              loaders: Loaders | None = None, device: Device = None, progress: bool = True,
-                             model: str = "lenet300") -> nn.Module:
+                             model: str = "lenet300", epochs: int | None = None) -> nn.Module:
     """The trained base model of this mode: loaded from ``path`` or trained (``train_base``) and saved there.
 
     The seed is reset first, so the model starts from the same weights as notebook 01's. A checkpoint of
-    the other mode, epochs or data source is never used.
+    the other mode, epochs, data source or number of training images is never used.
     """
     quick, (train_loader, _), device = _defaults(quick, loaders, device)
     path = Path(path) if path is not None else base_checkpoint_path(quick, model)
     seed_everything()  # the same initial weights as notebook 01
     net = build_model(model).to(device)
-    if _matches(path, base_meta(quick, train_loader)):
+    if _matches(path, base_meta(quick, train_loader, model, epochs)):
         load_checkpoint(path, net)
     else:
-        train_base(net, train_loader, quick, device, progress, path=path)
+        train_base(net, train_loader, quick, device, progress, path=path, epochs=epochs)
     return net
 
 
@@ -163,7 +199,7 @@ def load_or_retrain_pruned_model(s: float = SENSITIVITY, quick: bool | None = No
     """The base model pruned with s x std and retrained (``prune_and_retrain``), as notebook 03."""
     quick, loaders, device = _defaults(quick, loaders, device)
     path = retrained_checkpoint_path(s, quick, rounds, model)
-    if _matches(path, retrained_meta(quick, loaders[0], s, rounds)):
+    if _matches(path, retrained_meta(quick, loaders[0], s, rounds, model=model)):
         net = build_model(model).to(device)
         load_checkpoint(path, net)
         return net
@@ -183,10 +219,41 @@ def load_or_share_model(s: float = SENSITIVITY, bits: int = BITS, quick: bool | 
     quick, loaders, device = _defaults(quick, loaders, device)
     path = shared_checkpoint_path(s, bits, quick, rounds, model)
     ft_epochs = fine_tune_epochs(quick, len(loaders[0]))
-    if _matches(path, shared_meta(quick, loaders[0], s, rounds, bits, ft_epochs)):
+    if _matches(path, shared_meta(quick, loaders[0], s, rounds, bits, ft_epochs, model=model)):
         net = build_model(model).to(device)
         load_checkpoint(path, net)
         return net
     net = load_or_retrain_pruned_model(s, quick, loaders, device, progress, rounds, model)
     share_and_fine_tune(net, loaders[0], quick, bits, ft_epochs, device, progress, path=path, s=s, rounds=rounds)
     return net
+
+
+def teacher_meta(quick: bool, train_loader: TensorLoader, epochs: int) -> dict:
+    """What the teacher's checkpoint records: mode, epochs, data source and how many training images
+    (55,000: the validation split is held out from the teacher too)."""
+    return {"mode": mode_name(quick), "epochs": epochs, "data": train_loader.source,
+            "train_images": len(train_loader.labels), "jitter": 2}
+
+
+def load_or_train_teacher(train_loader: TensorLoader, quick: bool | None = None, epochs: int | None = None,
+                          device: Device = None, progress: bool = True, path: str | Path | None = None,
+                          desc: str = "teacher") -> nn.Module:
+    """Hinton et al.'s MNIST teacher (``hinton_teacher``: 784-1200-1200-10, dropout) in eval mode: loaded
+    from ``path`` (default ``artifacts/<mode>/teacher_1200-1200.pt``) when its ``teacher_meta`` matches,
+    or trained on ``train_loader``'s images jittered by up to 2 pixels and saved there (notebook 07).
+    ``epochs`` defaults to the recipe's 40 (one MNIST epoch of steps in quick mode)."""
+    quick = is_quick() if quick is None else quick
+    device = device or get_device()
+    path = Path(path) if path is not None else teacher_checkpoint_path(quick)
+    if epochs is None:
+        epochs = mode_epochs(quick, TEACHER_EPOCHS, len(train_loader))
+    meta = teacher_meta(quick, train_loader, check_int(epochs, "epochs", 1))
+    seed_everything()
+    teacher = hinton_teacher().to(device)
+    if _matches(path, meta):
+        load_checkpoint(path, teacher)
+    else:
+        train(teacher, Jittered(_own_copy(train_loader), max_shift=2), make_optimizer(teacher), meta["epochs"], device,
+              progress, desc=desc)
+        save_checkpoint(teacher, path, **meta)
+    return teacher.eval()

@@ -362,7 +362,7 @@ class FileSizeReport:
             "weight_bits": index_bits(s.k), "weight_bits_huffman": 8 * s.index_bytes / max(s.n, 1),
             "index_bits": s.gap_symbols * s.gap_bits / max(s.n, 1), "index_bits_huffman": 8 * s.gap_bytes / max(s.n, 1),
             "rate_percent": 100 * s.bits_before_huffman / s.dense_bits,
-            "rate_percent_huffman": 100 * 8 * s.record_bytes / s.dense_bits,
+            "rate_percent_huffman": 100 * 8 * s.record_bytes / s.dense_bits, "bytes": s.record_bytes,
         } for s in self.layers]
         n = max(sum(s.n for s in self.layers), 1)
         weights = sum(s.weights for s in self.layers)
@@ -373,7 +373,7 @@ class FileSizeReport:
             "index_bits": sum(s.gap_symbols * s.gap_bits for s in self.layers) / n,
             "index_bits_huffman": sum(8 * s.gap_bytes for s in self.layers) / n,
             "rate_percent": 100 * sum(s.bits_before_huffman for s in self.layers) / (8 * self.dense_bytes),
-            "rate_percent_huffman": 100 * self.file_bytes / self.dense_bytes,
+            "rate_percent_huffman": 100 * self.file_bytes / self.dense_bytes, "bytes": self.file_bytes,
         })
         return rows
 

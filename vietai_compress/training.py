@@ -20,7 +20,7 @@ from .models import masked_layers
 from .recipe import LR, WEIGHT_DECAY
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]  # a loader: (images, labels) batches
-LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = Callable[..., torch.Tensor]  # (model, images, labels, *extra) -> the loss
 
 
 def make_optimizer(model: nn.Module, lr: float = LR, weight_decay: float = WEIGHT_DECAY) -> torch.optim.Adam:
@@ -42,6 +42,11 @@ class EvalResult(NamedTuple):
     correct: int
     total: int
     seconds: float
+
+    @property
+    def errors(self) -> int:
+        """Misclassified samples: MNIST papers report these as counts out of the 10,000 test images."""
+        return self.total - self.correct
 
 
 @torch.no_grad()
@@ -66,8 +71,8 @@ def train(model: nn.Module, loader: Batches, optimizer: torch.optim.Optimizer, e
           desc: str = "train", cosine: bool = True, loss_fn: LossFn = nll_loss) -> dict[str, list[float]]:
     """Train ``model`` for ``epochs`` passes over ``loader`` and return its history.
 
-    Batches: images (B, 1, 28, 28), labels (B,); ``loss_fn(model, images, labels)`` gives the loss
-    (default: the article's NLL). After every optimizer step the pruned weights are set back to
+    Batches: images (B, 1, 28, 28), labels (B,) and possibly more (a teacher's logits, notebook 07);
+    ``loss_fn(model, images, labels, *more)`` gives the loss (default: the article's NLL). After every optimizer step the pruned weights are set back to
     exactly 0 (``remask=False`` only exists for notebook 03's experiment).
     With ``cosine`` the learning rate of epoch e is lr * cosine_factor(e, epochs), so the last
     epochs settle instead of bouncing (notebook 01); the optimizer's lr is restored at the end.
@@ -103,10 +108,10 @@ def _train_epoch(model: nn.Module, loader: Batches, optimizer: torch.optim.Optim
     """One pass over ``loader``; returns the mean loss. Pruned weights are re-masked after every step."""
     model.train()
     total_loss, batches = 0.0, 0
-    for images, labels in loader:
+    for images, labels, *more in loader:
         images, labels = images.to(device), labels.to(device)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model, images, labels)
+        loss = loss_fn(model, images, labels, *(t.to(device) for t in more))
         loss.backward()
         optimizer.step()
         if remask:
@@ -124,7 +129,7 @@ def evaluate(model: nn.Module, loader: Batches, device: Device = None) -> EvalRe
     model.to(device).eval()
     start = time.perf_counter()
     loss_sum, correct, total = 0.0, 0, 0
-    for images, labels in loader:
+    for images, labels, *_ in loader:
         images, labels = images.to(device), labels.to(device)
         log_probs = model(images)
         loss_sum += F.nll_loss(log_probs, labels, reduction="sum").item()

@@ -1,0 +1,39 @@
+"""Published numbers the notebooks compare against, each with its source, in one place.
+
+Notebook 07 (Hinton et al. 2015) prints its results beside ``HINTON_2015``.
+"""
+from __future__ import annotations
+
+HINTON_2015 = "Hinton, Vinyals, Dean (2015), Distilling the Knowledge in a Neural Network, arXiv:1503.02531, section 3"
+
+# MNIST test errors (out of 10,000) reported in HINTON_2015, section 3.
+HINTON_MNIST_ERRORS = {
+    "teacher": 67,  # 784-1200-1200-10, dropout, inputs jittered by up to 2 pixels
+    "student_alone": 146,  # 784-800-800-10, no regularisation
+    "student_distilled": 74,  # the same student, soft targets of the teacher at T = 20
+    "no_threes": 206,  # distilled on a transfer set without any 3 ...
+    "no_threes_on_threes": 133,  # ... of which errors on the 1,010 test 3s
+    "no_threes_corrected": 109,  # after raising the bias of class 3 (by 3.5) ...
+    "no_threes_corrected_on_threes": 14,  # ... of which errors on 3s
+}
+HINTON_DISTILL_T = 20.0  # the temperature of the 800-800 result
+TEST_THREES = 1010  # 3s among MNIST's 10,000 test images
+
+DEEP_COMPRESSION = "Han, Mao, Dally (2016), Deep Compression, ICLR, Table 1 and Table 2"
+
+# Deep Compression's LeNet-5 row (Caffe's LeNet-5, 431K weights, 1720 KB): per-layer weights kept after
+# pruning and bits per shared weight, the compression ratio and the test errors before and after.
+DEEP_COMPRESSION_LENET5 = {
+    "keep": {"conv1": 0.66, "conv2": 0.12, "fc1": 0.08, "fc2": 0.19},
+    "bits": {"conv1": 8, "conv2": 8, "fc1": 5, "fc2": 5},
+    "ratio": 39.0, "error": 0.74, "base_error": 0.80,
+}
+# LeNet-300-100: 40x at 1.58% (base 1.64%), keeping fc1 8%, fc2 9%, fc3 26% of the weights.
+DEEP_COMPRESSION_LENET300 = {"keep": {"fc1": 0.08, "fc2": 0.09, "fc3": 0.26}, "ratio": 40.0, "error": 1.58,
+                             "base_error": 1.64}
+
+# Later methods on the same networks (compression ratio, test error %), as their papers report them.
+LATER_LENET5 = {
+    "Dynamic network surgery (Guo et al. 2016)": (108.0, 0.91),
+    "Soft weight-sharing (Ullrich et al. 2017)": (162.0, 0.97),
+}
