@@ -229,10 +229,9 @@ def load_or_share_model(s: float = SENSITIVITY, bits: int = BITS, quick: bool | 
 
 
 def teacher_meta(quick: bool, train_loader: TensorLoader, epochs: int) -> dict:
-    """What the teacher's checkpoint records: mode, epochs, data source and how many training images
-    (55,000: the validation split is held out from the teacher too)."""
-    return {"mode": mode_name(quick), "epochs": epochs, "data": train_loader.source,
-            "train_images": len(train_loader.labels), "jitter": 2}
+    """``base_meta`` (55,000 training images: the validation split is held out from the teacher too) plus
+    the jitter of its inputs."""
+    return {**base_meta(quick, train_loader, epochs=epochs), "jitter": 2}
 
 
 def load_or_train_teacher(train_loader: TensorLoader, quick: bool | None = None, epochs: int | None = None,
