@@ -184,7 +184,7 @@ def prune_by_std_torch(model: nn.Module, s: float) -> dict[str, torch.Tensor]:
 
 
 def sensitivity_scan(model: nn.Module, loader: Batches, s_values: Iterable[float], device: Device = None,
-                     progress: bool = True) -> dict[str, list[float]]:
+                     progress: bool = True, desc: str = "sensitivity") -> dict[str, list[float]]:
     """Accuracy (%) when each masked layer alone is pruned with each s, without retraining.
 
     ``model`` is not changed (every point prunes a copy). Returns ``{layer_name: [accuracy per s]}``.
@@ -192,7 +192,7 @@ def sensitivity_scan(model: nn.Module, loader: Batches, s_values: Iterable[float
     s_values = [check_real(s, "s_values", 0.0) for s in s_values]
     names = [name for name, _ in _require_masked_layers(model)]
     scan = {name: [] for name in names}
-    bar = tqdm(total=len(names) * len(s_values), desc="sensitivity", disable=not progress)
+    bar = tqdm(total=len(names) * len(s_values), desc=desc, disable=not progress)
     for name in names:
         for s in s_values:
             pruned = copy.deepcopy(model)
@@ -313,7 +313,7 @@ def keep_fractions(keep: Mapping[str, float], names: list[str]) -> dict[str, flo
 
 def prune_in_rounds(model: nn.Module, target: dict[str, int], rounds: int, loader: Batches, epochs: int,
                     device: Device = None, progress: bool = True, eval_loader: Batches | None = None,
-                    loss_fn: LossFn = nll_loss) -> list[PruningRound]:
+                    loss_fn: LossFn = nll_loss, desc: str = "round") -> list[PruningRound]:
     """Reach ``target`` weights per masked layer in ``rounds`` prune + retrain rounds (``round_counts``).
 
     The ``epochs`` of retraining are shared between the rounds (``split_epochs``), each with a fresh Adam.
@@ -327,7 +327,7 @@ def prune_in_rounds(model: nn.Module, target: dict[str, int], rounds: int, loade
                                                    split_epochs(epochs, rounds)), start=1):
         prune_to_counts(model, counts)
         trained = train(model, loader, make_optimizer(model), round_epochs, device, progress,
-                        desc=f"round {r}/{rounds}", loss_fn=loss_fn)
+                        desc=f"{desc} {r}/{rounds}", loss_fn=loss_fn)
         accuracy = evaluate(model, eval_loader, device).accuracy if eval_loader is not None else None
         history.append(PruningRound(r, sum(counts.values()), round_epochs, accuracy, trained))
     return history
@@ -335,10 +335,11 @@ def prune_in_rounds(model: nn.Module, target: dict[str, int], rounds: int, loade
 
 def prune_iteratively(model: nn.Module, s: float, rounds: int, loader: Batches, epochs: int,
                       device: Device = None, progress: bool = True,
-                      eval_loader: Batches | None = None) -> list[PruningRound]:
+                      eval_loader: Batches | None = None, desc: str = "round") -> list[PruningRound]:
     """Reach the sparsity of ``prune_by_std(model, s)`` in ``rounds`` prune + retrain rounds (notebook 03).
 
     Each layer ends with exactly as many weights as the one-shot rule keeps on the model given
     (``std_kept_counts``); see ``prune_in_rounds``.
     """
-    return prune_in_rounds(model, std_kept_counts(model, s), rounds, loader, epochs, device, progress, eval_loader)
+    return prune_in_rounds(model, std_kept_counts(model, s), rounds, loader, epochs, device, progress, eval_loader,
+                           desc=desc)
