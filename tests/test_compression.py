@@ -75,6 +75,23 @@ def test_lenet_dense_size_is_1066440_bytes():
     assert "total" in report.table()
 
 
+def test_total_bytes_is_the_sum_of_the_rows_the_table_prints():
+    model = LeNet300100()
+    prune_by_std(model, 2.0)
+    share_weights(model, bits=5)
+    report = model_size_report(model)
+    for stage in ("dense", "pruned", "shared"):
+        assert report.total_bytes(stage) == sum(-(-getattr(row, f"{stage}_bits") // 8) for row in report.rows)
+        assert 0 <= report.total_bytes(stage) - report.total_bits(stage) / 8 < len(report.rows)
+
+
+def test_size_table_speaks_vietnamese_on_request_and_rejects_other_languages():
+    report = model_size_report(LeNet300100())
+    assert "tổng" in report.table(lang="vi") and "total" not in report.table(lang="vi")
+    with pytest.raises(ValueError, match="lang"):
+        report.table(lang="fr")
+
+
 def test_a_model_without_masked_layers_is_an_error():
     with pytest.raises(ValueError, match="no masked or shared layer"):
         model_size_report(nn.Linear(2, 2))

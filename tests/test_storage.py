@@ -110,6 +110,9 @@ def test_file_is_much_smaller_than_dense(tmp_path):
     assert rows[-1]["bytes"] == path.stat().st_size > sum(r["bytes"] for r in rows[:3])  # + header and names
     for row, layer in zip(rows, report.layers):  # Huffman never loses to 4 fixed bits,
         assert row["weight_bits_huffman"] <= 4 + 8 / layer.n  # but the stream is padded to whole bytes
+    assert f"{path.stat().st_size:,} byte" in report.table(lang="vi")
+    with pytest.raises(ValueError, match="lang"):
+        report.table(lang="de")
 
 
 def test_an_all_zero_layer_round_trips(tmp_path):

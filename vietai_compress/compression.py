@@ -13,7 +13,7 @@ import scipy.sparse
 import torch
 import torch.nn as nn
 
-from .checks import check_real
+from .checks import check_choice, check_real
 from .quantization import SHARED_LAYER_TYPES, weight_layers
 
 FLOAT_BITS = 32
@@ -88,7 +88,9 @@ class SizeReport:
         return sum(values)
 
     def total_bytes(self, stage: str) -> int:
-        return math.ceil(self.total_bits(stage) / 8)
+        """Bytes of the whole model at ``stage``: each layer rounded up to whole bytes, as the table shows it."""
+        self.total_bits(stage)  # raises without codebooks
+        return sum(math.ceil(getattr(row, f"{stage}_bits") / 8) for row in self.rows)
 
     def ratio(self, stage: str) -> float:
         """How many times smaller than dense float32."""
@@ -112,19 +114,32 @@ class SizeReport:
                     total("codebook_bits"), "vị trí (CSR indices)": total("csr_index_bits"), "bias": biases}
         raise ValueError(f"stage must be 'dense', 'pruned' or 'shared', got {stage!r}")
 
-    def table(self) -> str:
-        """A printable table: one line per layer, bytes for each way of storing it, and the total."""
+    def table(self, lang: str = "en") -> str:
+        """A printable table: one line per layer, bytes for each way of storing it, and the total.
+
+        ``lang`` is "en" or "vi" (the notebooks' column names, in Vietnamese).
+        """
+        words = TABLE_WORDS[check_choice(lang, "lang", TABLE_WORDS)]
         stages = ["dense", "pruned"] + (["shared"] if all(r.k is not None for r in self.rows) else [])
-        header = f"{'layer':8} {'weights':>9} {'nonzero':>8} {'k':>4} " + " ".join(f"{s + ' (B)':>12}" for s in stages)
+        header = (f"{words['layer']:8} {words['weights']:>9} {words['nonzero']:>8} {'k':>4} "
+                  + " ".join(f"{words[s]:>12}" for s in stages))
         lines = [header, "-" * len(header)]
         for r in self.rows:
             sizes = " ".join(f"{math.ceil(getattr(r, s + '_bits') / 8):>12,}" for s in stages)
             lines.append(f"{r.name:8} {r.weights:>9,} {r.nonzeros:>8,} {r.k if r.k is not None else '-':>4} {sizes}")
         totals = " ".join(f"{self.total_bytes(s):>12,}" for s in stages)
-        lines.append(f"{'total':8} {sum(r.weights for r in self.rows):>9,} {sum(r.nonzeros for r in self.rows):>8,} "
-                     f"{'':>4} {totals}")
-        lines.append(f"{'ratio':8} {'':>9} {'':>8} {'':>4} " + " ".join(f"{self.ratio(s):>11.2f}x" for s in stages))
+        lines.append(f"{words['total']:8} {sum(r.weights for r in self.rows):>9,} "
+                     f"{sum(r.nonzeros for r in self.rows):>8,} {'':>4} {totals}")
+        lines.append(f"{words['ratio']:8} {'':>9} {'':>8} {'':>4} " + " ".join(f"{self.ratio(s):>11.2f}x" for s in stages))
         return "\n".join(lines)
+
+
+TABLE_WORDS = {
+    "en": {"layer": "layer", "weights": "weights", "nonzero": "nonzero", "total": "total", "ratio": "ratio",
+           "dense": "dense (B)", "pruned": "pruned (B)", "shared": "shared (B)"},
+    "vi": {"layer": "lớp", "weights": "trọng số", "nonzero": "khác 0", "total": "tổng", "ratio": "tỉ lệ",
+           "dense": "dày đặc (B)", "pruned": "cắt tỉa (B)", "shared": "chia sẻ (B)"},
+}
 
 
 def csr_index_bits(weight: np.ndarray) -> int:

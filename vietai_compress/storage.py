@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .checks import check_int
+from .checks import check_choice, check_int
 from .compression import index_bits
 from .fileio import atomic_write_bytes
 from .huffman import HuffmanCode
@@ -377,19 +377,30 @@ class FileSizeReport:
         })
         return rows
 
-    def table(self) -> str:
-        """The report as printable text, one line per layer, then the total and the file's ratio."""
-        head = (f"{'layer':8} {'weights':>9} {'kept':>7} {'w bits':>7} {'w bits':>7} {'idx bits':>8} "
-                f"{'idx bits':>8} {'rate':>7} {'rate':>7}\n"
+    def table(self, lang: str = "en") -> str:
+        """The report as printable text, one line per layer, then the total and the file's ratio.
+
+        ``lang`` is "en" or "vi" (the notebooks' column names, in Vietnamese).
+        """
+        w = REPORT_WORDS[check_choice(lang, "lang", REPORT_WORDS)]
+        head = (f"{w['layer']:8} {w['weights']:>9} {w['kept']:>7} {w['w bits']:>7} {w['w bits']:>7} {w['idx bits']:>8} "
+                f"{w['idx bits']:>8} {w['rate']:>7} {w['rate']:>7}\n"
                 f"{'':8} {'':>9} {'(P)':>7} {'(P+Q)':>7} {'(+H)':>7} {'(P+Q)':>8} {'(+H)':>8} {'(P+Q)':>7} {'(+H)':>7}")
         lines = [head, "-" * 79]
         for r in self.rows():
             lines.append(f"{r['layer']:8} {r['weights']:>9,} {r['kept_percent']:>6.2f}% {r['weight_bits']:>7.2f} "
                          f"{r['weight_bits_huffman']:>7.2f} {r['index_bits']:>8.2f} {r['index_bits_huffman']:>8.2f} "
                          f"{r['rate_percent']:>6.2f}% {r['rate_percent_huffman']:>6.2f}%")
-        lines.append(f"file: {self.file_bytes:,} bytes on disk; dense float32: {self.dense_bytes:,} bytes; "
-                     f"{self.ratio:.1f}x smaller")
+        lines.append(w["footer"].format(file=self.file_bytes, dense=self.dense_bytes, ratio=self.ratio))
         return "\n".join(lines)
+
+
+REPORT_WORDS = {
+    "en": {"layer": "layer", "weights": "weights", "kept": "kept", "w bits": "w bits", "idx bits": "idx bits",
+           "rate": "rate", "footer": "file: {file:,} bytes on disk; dense float32: {dense:,} bytes; {ratio:.1f}x smaller"},
+    "vi": {"layer": "lớp", "weights": "trọng số", "kept": "giữ", "w bits": "bit/w", "idx bits": "bit/vị trí",
+           "rate": "tỉ lệ", "footer": "tệp: {file:,} byte trên đĩa; float32 dày đặc: {dense:,} byte; nhỏ hơn {ratio:.1f} lần"},
+}
 
 
 def size_report(path: str | Path) -> FileSizeReport:
