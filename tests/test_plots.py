@@ -26,6 +26,18 @@ def test_training_curve_has_both_axes():
     assert len(fig.axes[0].lines[0].get_xdata()) == 3
 
 
+def test_training_curve_baseline_joins_the_one_legend():
+    fig = plots.plot_training_curve({"loss": [1.0, 0.5], "test_accuracy": [90, 95]}, baseline=96.0)
+    assert len(fig.legends) == 1 and not any(ax.get_legend() for ax in fig.axes)
+    assert [t.get_text() for t in fig.legends[0].get_texts()][-1] == "mô hình gốc"
+
+
+def test_weight_histograms_use_a_log_count_axis_unless_asked_not_to():
+    before, after = torch.tensor([-1.0, -0.1, 0.1, 1.0]), torch.tensor([-1.0, 0.0, 0.0, 1.0])
+    assert all(ax.get_yscale() == "log" for ax in plots.plot_weight_histograms(before, after, "fc1").axes)
+    assert all(ax.get_yscale() == "linear" for ax in plots.plot_weight_histograms(before, after, "fc1", log=False).axes)
+
+
 def test_weight_histograms_show_only_survivors_after_pruning():
     before = torch.tensor([-1.0, -0.1, 0.1, 1.0])
     after = torch.tensor([-1.0, 0.0, 0.0, 1.0])

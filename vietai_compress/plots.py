@@ -28,27 +28,37 @@ def plot_digit_grid(images: torch.Tensor, labels: torch.Tensor, rows: int = 4, c
     return fig
 
 
-def plot_training_curve(history: dict, title: str = "Huấn luyện LeNet-300-100") -> Figure:
-    """Training loss per epoch, and test accuracy per epoch when recorded (notebooks 01 and 03)."""
+def plot_training_curve(history: dict, title: str = "Huấn luyện LeNet-300-100", baseline: float | None = None,
+                        baseline_label: str = "mô hình gốc") -> Figure:
+    """Training loss per epoch, and test accuracy per epoch when recorded (notebooks 01 and 03).
+
+    ``baseline`` (an accuracy, %) is drawn as a dotted line on the accuracy axis, in the same legend.
+    """
     epochs = np.arange(1, len(history["loss"]) + 1)
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(epochs, history["loss"], marker="o" if len(epochs) < 20 else None, label="loss (train)")
+    ax.plot(epochs, history["loss"], marker="o" if len(epochs) < 20 else None, label="loss (huấn luyện)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss trung bình (NLL)")
     ax.set_yscale("log")
     if history.get("test_accuracy"):
         right = ax.twinx()
         right.plot(epochs, history["test_accuracy"], color="tab:orange",
-                   marker="o" if len(epochs) < 20 else None, label="độ chính xác (test)")
-        right.set_ylabel("độ chính xác trên tập test (%)")
+                   marker="o" if len(epochs) < 20 else None, label="độ chính xác (kiểm tra)")
+        if baseline is not None:
+            right.axhline(baseline, color="gray", linestyle=":", label=baseline_label)
+        right.set_ylabel("độ chính xác trên tập kiểm tra (%)")
         fig.legend(loc="center right", bbox_to_anchor=(0.85, 0.5))
     ax.set_title(title)
     fig.tight_layout()
     return fig
 
 
-def plot_weight_histograms(before: torch.Tensor, after: torch.Tensor, name: str, threshold: float | None = None) -> Figure:
-    """Histogram of a layer's weights before pruning, and of the surviving (nonzero) ones after (notebook 02)."""
+def plot_weight_histograms(before: torch.Tensor, after: torch.Tensor, name: str, threshold: float | None = None,
+                           log: bool = True) -> Figure:
+    """Histogram of a layer's weights before pruning, and of the surviving (nonzero) ones after (notebook 02).
+
+    ``log``: a log count axis, so that the bell's tails and the few large weights stay visible.
+    """
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
     w_before = before.detach().cpu().flatten().numpy()
     w_after = after.detach().cpu().flatten().numpy()
@@ -59,7 +69,9 @@ def plot_weight_histograms(before: torch.Tensor, after: torch.Tensor, name: str,
     axes[1].set_title(f"{name}: sau khi cắt tỉa ({w_after.size:,} trọng số khác 0)")
     for ax in axes:
         ax.set_xlabel("giá trị trọng số")
-        ax.set_ylabel("số trọng số")
+        ax.set_ylabel("số trọng số (thang log)" if log else "số trọng số")
+        if log:
+            ax.set_yscale("log")
         if threshold is not None:
             for x in (-threshold, threshold):
                 ax.axvline(x, color="tab:red", linestyle="--", linewidth=1)
@@ -76,7 +88,7 @@ def _accuracy_lines(x: Sequence[float], series: dict[str, Sequence[float]], xlab
     if baseline is not None:
         ax.axhline(baseline, color="gray", linestyle=":", label=baseline_label)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("độ chính xác trên tập test (%)")
+    ax.set_ylabel("độ chính xác trên tập kiểm tra (%)")
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
