@@ -37,3 +37,18 @@ LATER_LENET5 = {
     "Dynamic network surgery (Guo et al. 2016)": (108.0, 0.91),
     "Soft weight-sharing (Ullrich et al. 2017)": (162.0, 0.97),
 }
+
+ARTICLE = "The Vietnamese tutorial article this series follows (LeNet-300-100 on MNIST in PyTorch, after Han et al.)"
+
+# The article's own results, printed beside ours by notebooks 01-04 (accuracies in %, on MNIST's test set).
+ARTICLE_RESULTS = {
+    "epochs": 100, "s": 2.0, "bits": 5,
+    "base_accuracy": 98.18,  # notebook 01
+    "pruned_percent": 94.01, "pruned_rate": 16.70, "pruned_accuracy": 58.05,  # notebook 02, s = 2, no retraining
+    "retrained_accuracy": 98.39,  # notebook 03
+    "shared_accuracy": 98.40,  # notebook 04, 5 bits, linear init
+}
+
+# Deep Compression's LeNet-300-100 row of Table 1 and Table 2, as notebook 06 prints it (KB = 1,000 bytes).
+DEEP_COMPRESSION_LENET300_FILE = {"dense_kb": 1070, "compressed_kb": 27, "ratio": 40.0, "ratio_without_huffman": 32.0,
+                                  "kept_percent": 8.0, "error": 1.58}
