@@ -383,13 +383,14 @@ class FileSizeReport:
         ``lang`` is "en" or "vi" (the notebooks' column names, in Vietnamese).
         """
         w = REPORT_WORDS[check_choice(lang, "lang", REPORT_WORDS)]
-        head = (f"{w['layer']:8} {w['weights']:>9} {w['kept']:>7} {w['w bits']:>7} {w['w bits']:>7} {w['idx bits']:>8} "
-                f"{w['idx bits']:>8} {w['rate']:>7} {w['rate']:>7}\n"
-                f"{'':8} {'':>9} {'(P)':>7} {'(P+Q)':>7} {'(+H)':>7} {'(P+Q)':>8} {'(+H)':>8} {'(P+Q)':>7} {'(+H)':>7}")
-        lines = [head, "-" * 79]
+        head = (f"{w['layer']:8} {w['weights']:>9} {w['kept']:>7} {w['w bits']:>7} {w['w bits']:>7} {w['idx bits']:>9} "
+                f"{w['idx bits']:>9} {w['rate']:>7} {w['rate']:>7}\n"
+                f"{'':8} {'':>9} {'(P)':>7} {'(P+Q)':>7} {'(+H)':>7} {'(P+Q)':>9} {'(+H)':>9} {'(P+Q)':>7} {'(+H)':>7}")
+        lines = [head, "-" * 81]
         for r in self.rows():
-            lines.append(f"{r['layer']:8} {r['weights']:>9,} {r['kept_percent']:>6.2f}% {r['weight_bits']:>7.2f} "
-                         f"{r['weight_bits_huffman']:>7.2f} {r['index_bits']:>8.2f} {r['index_bits_huffman']:>8.2f} "
+            layer = w["total"] if r["layer"] == "total" else r["layer"]
+            lines.append(f"{layer:8} {r['weights']:>9,} {r['kept_percent']:>6.2f}% {r['weight_bits']:>7.2f} "
+                         f"{r['weight_bits_huffman']:>7.2f} {r['index_bits']:>9.2f} {r['index_bits_huffman']:>9.2f} "
                          f"{r['rate_percent']:>6.2f}% {r['rate_percent_huffman']:>6.2f}%")
         lines.append(w["footer"].format(file=self.file_bytes, dense=self.dense_bytes, ratio=self.ratio))
         return "\n".join(lines)
@@ -397,9 +398,9 @@ class FileSizeReport:
 
 REPORT_WORDS = {
     "en": {"layer": "layer", "weights": "weights", "kept": "kept", "w bits": "w bits", "idx bits": "idx bits",
-           "rate": "rate", "footer": "file: {file:,} bytes on disk; dense float32: {dense:,} bytes; {ratio:.1f}x smaller"},
-    "vi": {"layer": "lớp", "weights": "trọng số", "kept": "giữ", "w bits": "bit/w", "idx bits": "bit/vị trí",
-           "rate": "tỉ lệ", "footer": "tệp: {file:,} byte trên đĩa; float32 dày đặc: {dense:,} byte; nhỏ hơn {ratio:.1f} lần"},
+           "rate": "rate", "total": "total", "footer": "file: {file:,} bytes on disk; dense float32: {dense:,} bytes; {ratio:.1f}x smaller"},
+    "vi": {"layer": "lớp", "weights": "trọng số", "kept": "giữ", "w bits": "bit/cụm", "idx bits": "bit/v.trí",
+           "rate": "tỉ lệ", "total": "tổng", "footer": "tệp: {file:,} byte trên đĩa; float32 dày đặc: {dense:,} byte; nhỏ hơn {ratio:.1f} lần"},
 }
 
 
