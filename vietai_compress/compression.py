@@ -73,6 +73,10 @@ class LayerSize:
             return None
         return self.cluster_index_bits + self.codebook_bits + self.csr_index_bits + self.bias_bits
 
+    def bytes(self, stage: str) -> int:
+        """Whole bytes of this layer at ``stage`` ("dense", "pruned" or "shared"): its bits rounded up."""
+        return math.ceil(getattr(self, f"{stage}_bits") / 8)
+
 
 @dataclass
 class SizeReport:
@@ -90,7 +94,7 @@ class SizeReport:
     def total_bytes(self, stage: str) -> int:
         """Bytes of the whole model at ``stage``: each layer rounded up to whole bytes, as the table shows it."""
         self.total_bits(stage)  # raises without codebooks
-        return sum(math.ceil(getattr(row, f"{stage}_bits") / 8) for row in self.rows)
+        return sum(row.bytes(stage) for row in self.rows)
 
     def ratio(self, stage: str) -> float:
         """How many times smaller than dense float32."""
@@ -125,7 +129,7 @@ class SizeReport:
                   + " ".join(f"{words[s]:>12}" for s in stages))
         lines = [header, "-" * len(header)]
         for r in self.rows:
-            sizes = " ".join(f"{math.ceil(getattr(r, s + '_bits') / 8):>12,}" for s in stages)
+            sizes = " ".join(f"{r.bytes(s):>12,}" for s in stages)
             lines.append(f"{r.name:8} {r.weights:>9,} {r.nonzeros:>8,} {r.k if r.k is not None else '-':>4} {sizes}")
         totals = " ".join(f"{self.total_bytes(s):>12,}" for s in stages)
         lines.append(f"{words['total']:8} {sum(r.weights for r in self.rows):>9,} "

@@ -69,10 +69,9 @@ class TensorLoader:
     def copy(self) -> "TensorLoader":
         """The same samples and batches with a newly seeded shuffling generator. Training on a copy leaves this
         loader's order untouched, so later runs do not depend on whether a model was trained or loaded."""
-        return TensorLoader(self.images, self.labels, self.batch_size, self.shuffle, self.seed, self.source,
-                            self.logits)
+        return self.with_logits(self.logits)
 
-    def with_logits(self, logits: torch.Tensor) -> "TensorLoader":
+    def with_logits(self, logits: torch.Tensor | None) -> "TensorLoader":
         """The same samples, batched and shuffled alike, each with a teacher's ``logits`` (N, C)."""
         return TensorLoader(self.images, self.labels, self.batch_size, self.shuffle, self.seed, self.source, logits)
 
