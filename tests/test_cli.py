@@ -15,8 +15,9 @@ def fake_data(monkeypatch):
     """The pipeline and `evaluate` read a small synthetic MNIST-shaped set instead of MNIST."""
     loaders = pattern_mnist_loaders()
 
-    def fake_loaders(*args, **kwargs):
-        return loaders
+    def fake_loaders(*args, validation=False, **kwargs):
+        train, test = loaders
+        return (train, test, test) if validation else loaders
 
     monkeypatch.setattr(vietai_compress.pipeline, "mnist_loaders", fake_loaders)
     monkeypatch.setattr(vietai_compress.data, "mnist_loaders", fake_loaders)
@@ -29,7 +30,9 @@ def test_run_writes_everything_and_prints_one_table(tmp_path, fake_data, capsys)
     folder = tmp_path / "quick"
     results = json.loads((folder / "results.json").read_text())
     assert {p.name for p in folder.iterdir()} == {"lenet300_base.pt", "lenet300_s2_retrained.pt",
-                                                  "lenet300_s2_b4_shared.pt", "lenet300_s2_b4.vcz", "results.json"}
+                                                  "lenet300_s2_b4_shared.pt", "lenet300_s2_b4.vcz",
+                                                  "lenet300_s2_b4.json", "results.json"}
+    assert json.loads((folder / "lenet300_s2_b4.json").read_text()) == results
     stages = results["stages"]
     assert [s["stage"].split(" ")[0] for s in stages] == ["base", "pruned", "shared", "compressed"]
     assert stages[0]["bytes"] == 1_066_440 and stages[-1]["bytes"] == (folder / "lenet300_s2_b4.vcz").stat().st_size
@@ -189,3 +192,26 @@ def test_bad_per_layer_options_are_one_line(argv, code, match, capsys):
         assert main(["run", *argv]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and match in err
+
+
+def test_preset_best_sets_the_chosen_settings_and_options_override_it():
+    from vietai_compress.cli import _parse
+    from vietai_compress.recipe import PRESETS
+
+    args = _parse(["run", "--preset", "best"])
+    assert {key: getattr(args, key) for key in PRESETS["best"]} == PRESETS["best"]
+    assert _parse(["run", "--preset", "best", "--rounds", "2", "--seed", "7"]).rounds == 2
+    assert _parse(["run", "--preset", "best", "--seed", "7"]).seed == 7
+    article = _parse(["run", "--preset", "article"])
+    assert vars(article) | {"preset": None} == vars(_parse(["run"]))  # the article's recipe is the default
+
+
+def test_run_with_a_seed_and_holdout_keeps_its_files_apart_and_reports_validation(tmp_path, fake_data, capsys):
+    assert main(["run", "--quick", "--out", str(tmp_path), "--fine-tune-epochs", "0", "--no-progress",
+                 "--seed", "3", "--holdout"]) == 0
+    folder = tmp_path / "quick" / "seed3-holdout"
+    results = json.loads((folder / "results.json").read_text())
+    assert results["settings"]["seed"] == 3 and results["settings"]["holdout"]
+    assert all(stage["val_accuracy"] is not None for stage in results["stages"])
+    assert not (tmp_path / "quick" / "lenet300_base.pt").exists()  # the default run's base model is untouched
+    assert (folder / "lenet300_base.pt").exists()

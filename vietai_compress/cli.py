@@ -1,8 +1,9 @@
 """The ``vietai-compress`` command: run the pipeline, inspect a compressed file, evaluate it.
 
-    vietai-compress run [--model lenet300|lenet5] [--quick] [--sensitivity 2 | --keep fc1=0.04,...]
-                        [--rounds 1] [--bits 5 | --bits fc1=4,fc2=4,fc3=5]
-                        [--fine-tune-epochs 5] [--distill] [--out artifacts/] [--retrain-base]
+    vietai-compress run [--preset article|best] [--model lenet300|lenet5] [--quick]
+                        [--sensitivity 2 | --keep fc1=0.04,...] [--rounds 1] [--bits 5 | --bits fc1=4,fc2=4,fc3=5]
+                        [--fine-tune-epochs 5] [--distill] [--seed 42] [--holdout] [--out artifacts/]
+                        [--retrain-base]
     vietai-compress inspect FILE
     vietai-compress evaluate FILE
 
@@ -16,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .config import is_quick
+from .config import SEED, is_quick
+from .recipe import PRESETS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,10 +26,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(preset: dict | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="vietai-compress", description="Deep Compression of LeNet-300-100 or LeNet-5 on MNIST.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser("run", help="train, prune, retrain, share, fine-tune, encode, decode, verify")
+    run.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                     help="named settings: 'article' (the default) or 'best' (chosen on the validation split in "
+                          "notebook 09); --keep, --bits, --rounds, --sensitivity and --seed given with it "
+                          "override its values")
     run.add_argument("--model", default="lenet300", help="model to compress: lenet300 or lenet5 (default: lenet300)")
     run.add_argument("--quick", action="store_true", default=None,
                      help="quick mode: fewer epochs (default: the VIETAI_QUICK environment variable)")
@@ -43,14 +49,26 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--distill", action="store_true",
                      help="the dense base model teaches the retraining and the centroid fine-tuning "
                           "(knowledge distillation, T and alpha of the recipe)")
+    run.add_argument("--seed", type=int, default=SEED, help=f"seed of weight init and shuffling (default: {SEED})")
+    run.add_argument("--holdout", action="store_true",
+                     help="train on 55,000 images and report each stage on the 5,000 held out for validation too")
     run.add_argument("--out", type=Path, default=Path("artifacts"), help="output folder (default: artifacts/)")
     run.add_argument("--retrain-base", action="store_true", help="train the base model even if one is saved")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    run.set_defaults(**(preset or {}))
     for name, text in (("inspect", "print where the bytes of a compressed file go"),
                        ("evaluate", "decode a compressed file and print its MNIST test accuracy")):
         command = commands.add_parser(name, help=text)
         command.add_argument("file", type=Path)
     return parser
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line; a ``--preset`` sets the defaults of ``run`` that the line does not give."""
+    args = _parser().parse_args(argv)
+    if getattr(args, "preset", None):
+        args = _parser(PRESETS[args.preset]).parse_args(argv)
+    return args
 
 
 def _per_layer(cast: Callable[[str], float]) -> Callable[[str], dict]:
@@ -82,7 +100,8 @@ def _run(args) -> None:
     settings = Settings(model=args.model, quick=is_quick() if args.quick is None else args.quick,
                         sensitivity=args.sensitivity, rounds=args.rounds, bits=args.bits, keep=args.keep,
                         fine_tune_epochs=args.fine_tune_epochs, distill=args.distill, out=args.out,
-                        reuse_base=not args.retrain_base, progress=not args.no_progress)
+                        reuse_base=not args.retrain_base, progress=not args.no_progress, seed=args.seed,
+                        holdout=args.holdout)
     results = run_pipeline(settings)
     print(format_table(results))
 
@@ -110,7 +129,7 @@ def _evaluate(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
     try:
         {"run": _run, "inspect": _inspect, "evaluate": _evaluate}[args.command](args)
     except (ValueError, TypeError, OSError, RuntimeError) as err:

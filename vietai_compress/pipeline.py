@@ -20,7 +20,7 @@ import torch.nn as nn
 from .checkpoints import bits_label, run_name
 from .checks import check_int, check_real
 from .compression import model_size_report
-from .config import get_device, mode_name, seed_everything
+from .config import SEED, get_device, mode_name, seed_everything
 from .data import mnist_loaders
 from .fileio import atomic_write_text
 from .models import build_model, masked_layers
@@ -47,6 +47,24 @@ class Settings:
     distill: bool = False  # the dense base model teaches retraining and fine-tuning (notebook 07)
     reuse_base: bool = True
     progress: bool = True
+    seed: int = SEED  # weight init and shuffling, of the base model and of the compression
+    holdout: bool = False  # train on 55,000 images and measure every stage on the 5,000 held out too
+    train_images: int | None = None  # only the first N training images (quick runs of notebook 09)
+    epochs: int | None = None  # base training and retraining; None: the recipe's (``model_epochs``)
+
+    @property
+    def folder(self) -> Path:
+        """``out/<mode>``, or ``out/<mode>/seed<N>-holdout`` (``-all`` without holdout) away from the
+        article's default run, so models trained on other images or seeds never meet."""
+        folder = self.out / mode_name(self.quick)
+        if self.holdout or self.seed != SEED:
+            folder = folder / f"seed{self.seed}-{'holdout' if self.holdout else 'all'}"
+        return folder
+
+    @property
+    def stem(self) -> str:
+        """The name of this setting's files, e.g. ``lenet300_s2_b5`` (``run_name`` plus the bits)."""
+        return f"{run_name(self.model, self.sensitivity, self.rounds, self.keep, self.distill)}_b{bits_label(self.bits)}"
 
     def __post_init__(self):
         self.sensitivity = check_real(self.sensitivity, "sensitivity", 0.0)
@@ -58,6 +76,11 @@ class Settings:
         if self.keep is not None:
             self.keep = keep_fractions(self.keep, names)
         self.rounds = check_int(self.rounds, "rounds", 1)
+        self.seed = check_int(self.seed, "seed", 0)
+        if self.train_images is not None:
+            self.train_images = check_int(self.train_images, "train_images", 1)
+        if self.epochs is not None:
+            self.epochs = check_int(self.epochs, "epochs", 1)
         if self.fine_tune_epochs is not None:
             self.fine_tune_epochs = check_int(self.fine_tune_epochs, "fine_tune_epochs", 0)
         self.out = Path(self.out)
@@ -72,6 +95,7 @@ class Stage:
     nonzeros: int
     bytes: int
     ratio: float = field(default=0.0)
+    val_accuracy: float | None = None  # on the held-out validation images, with ``Settings.holdout``
 
 
 def _nonzero_weights(model: nn.Module) -> int:
@@ -79,25 +103,35 @@ def _nonzero_weights(model: nn.Module) -> int:
 
 
 def run_pipeline(settings: Settings) -> dict:
-    """Run every stage, write checkpoints, the compressed file and ``results.json`` under ``out/<mode>/``.
+    """Run every stage, write checkpoints, the compressed file and the results under ``settings.folder``.
 
-    Returns the results: settings, one ``Stage`` per step (test accuracy, nonzero weights, bytes, ratio
-    to dense float32), the compressed file's path and the time it took to load and decode it.
+    Returns the results: settings, one ``Stage`` per step (test accuracy, and validation accuracy with
+    ``holdout``; nonzero weights, bytes, ratio to dense float32), the compressed file's path and the time
+    it took to load and decode it. They are written to ``results.json`` (the last run) and to
+    ``<file stem>.json`` beside the compressed file.
     """
-    quick, out = settings.quick, settings.out / mode_name(settings.quick)
+    quick, out = settings.quick, settings.folder
     device = get_device()
-    seed_everything()
-    loaders = mnist_loaders(BATCH_SIZE, device=device, quick=quick)
-    train_loader, test_loader = loaders
+    seed_everything(settings.seed)
+    loaders = mnist_loaders(BATCH_SIZE, device=device, quick=quick, seed=settings.seed, validation=settings.holdout)
+    train_loader, test_loader = loaders[0], loaders[-1]
+    val_loader = loaders[1] if settings.holdout else None
+    if settings.train_images is not None:
+        train_loader = train_loader.subset(torch.arange(len(train_loader.labels)) < settings.train_images)
+    loaders = (train_loader, test_loader)
+    epochs = settings.epochs or model_epochs(settings.model, quick, len(train_loader))
     stages: list[Stage] = []
 
     def record(stage: str, model: nn.Module, size: int) -> None:
-        stages.append(Stage(stage, evaluate(model, test_loader, device).accuracy, _nonzero_weights(model), size))
+        val = evaluate(model, val_loader, device).accuracy if val_loader is not None else None
+        stages.append(Stage(stage, evaluate(model, test_loader, device).accuracy, _nonzero_weights(model), size,
+                            val_accuracy=val))
 
     base_path = out / f"{settings.model}_base.pt"
     if not settings.reuse_base and base_path.exists():
         base_path.unlink()
-    model = load_or_train_base_model(quick, base_path, loaders, device, settings.progress, settings.model)
+    model = load_or_train_base_model(quick, base_path, loaders, device, settings.progress, settings.model, epochs,
+                                     seed=settings.seed)
     dense_bytes = model_size_report(model).total_bytes("dense")
     record("base (dense float32)", model, dense_bytes)
 
@@ -105,7 +139,7 @@ def run_pipeline(settings: Settings) -> dict:
     name = run_name(settings.model, s, rounds, keep, settings.distill)
     teacher = copy.deepcopy(model).eval() if settings.distill else None
     prune_and_retrain(model, train_loader, quick, s, rounds, device, settings.progress,
-                      path=out / f"{name}_retrained.pt", keep=keep, teacher=teacher)
+                      path=out / f"{name}_retrained.pt", keep=keep, teacher=teacher, epochs=epochs)
     in_rounds = f", {rounds} rounds" if rounds > 1 else ""
     in_rounds += ", distilled" if settings.distill else ""
     rule = f"s = {s:g}" if keep is None else "keep " + ", ".join(f"{n} {100 * f:g}%" for n, f in keep.items())
@@ -115,12 +149,12 @@ def run_pipeline(settings: Settings) -> dict:
     if ft_epochs is None:
         ft_epochs = fine_tune_epochs(quick, len(train_loader))
     share_and_fine_tune(model, train_loader, quick, bits, ft_epochs, device, settings.progress,
-                        path=out / f"{name}_b{bits_label(bits)}_shared.pt", s=s, rounds=rounds, keep=keep,
-                        teacher=teacher)
+                        path=out / f"{settings.stem}_shared.pt", s=s, rounds=rounds, keep=keep,
+                        teacher=teacher, epochs=epochs)
     fine_tuned = f", centroids fine-tuned ({ft_epochs} ep)" if ft_epochs else ""
     record(f"shared ({bits_label(bits)} bits{fine_tuned}, CSR)", model, model_size_report(model).total_bytes("shared"))
 
-    path = save_compressed(model, out / f"{name}_b{bits_label(bits)}.vcz")
+    path = save_compressed(model, out / f"{settings.stem}.vcz")
     start = time.perf_counter()
     decoded = build_model(settings.model)
     load_compressed(path, decoded)
@@ -134,15 +168,35 @@ def run_pipeline(settings: Settings) -> dict:
     for stage in stages:
         stage.ratio = dense_bytes / stage.bytes
     results = {
-        "settings": {**asdict(settings), "out": str(settings.out), "epochs": model_epochs(settings.model, quick, len(train_loader)),
-                     "fine_tune_epochs": ft_epochs, "data": train_loader.source},
+        "requested": {**asdict(settings), "out": str(settings.out)},
+        "settings": {**asdict(settings), "out": str(settings.out), "epochs": epochs,
+                     "fine_tune_epochs": ft_epochs, "data": train_loader.source, "train_images": len(train_loader.labels)},
         "stages": [asdict(stage) for stage in stages],
         "file": str(path), "file_bytes": path.stat().st_size, "dense_bytes": dense_bytes,
         "decode_seconds": decode_seconds, "outputs_identical": identical,
         "size_report": size_report(path).rows(),
     }
-    atomic_write_text(out / "results.json", json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    text = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
+    atomic_write_text(path.with_suffix(".json"), text)
+    atomic_write_text(out / "results.json", text)
     return results
+
+
+def load_or_run(settings: Settings) -> dict:
+    """The results of ``run_pipeline(settings)``: read from ``<folder>/<stem>.json`` when an earlier run of
+    exactly these settings wrote it (and its compressed file is still there), otherwise run now."""
+    path = settings.folder / f"{settings.stem}.json"
+    if path.is_file():
+        results = json.loads(path.read_text())
+        saved = results.get("requested", results["settings"])
+        unchecked = {"progress", "reuse_base"}
+        if "requested" not in results:  # written before the request was recorded, always with the recipe's epochs
+            unchecked |= {key for key in ("fine_tune_epochs", "epochs", "train_images") if getattr(settings, key) is None}
+        wanted = {**asdict(settings), "out": str(settings.out)}
+        if all(saved.get(key) == value for key, value in wanted.items() if key not in unchecked) \
+                and Path(results["file"]).is_file():
+            return results
+    return run_pipeline(settings)
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ import torch.nn as nn
 from .checkpoints import (base_checkpoint_path, load_checkpoint, read_checkpoint_meta, retrained_checkpoint_path,
                           save_checkpoint, shared_checkpoint_path, teacher_checkpoint_path)
 from .checks import check_int, check_real
-from .config import Device, get_device, is_quick, mode_name, seed_everything
+from .config import SEED, Device, get_device, is_quick, mode_name, seed_everything
 from .data import Jittered, TensorLoader, mnist_loaders
 from .distillation import distillation_objective, with_teacher_logits
 from .models import build_model, hinton_teacher, masked_layers, model_name
@@ -176,15 +176,15 @@ def _defaults(quick: bool | None, loaders: Loaders | None, device: Device) -> tu
 
 def load_or_train_base_model(quick: bool | None = None, path: str | Path | None = None,
                              loaders: Loaders | None = None, device: Device = None, progress: bool = True,
-                             model: str = "lenet300", epochs: int | None = None) -> nn.Module:
+                             model: str = "lenet300", epochs: int | None = None, seed: int = SEED) -> nn.Module:
     """The trained base model of this mode: loaded from ``path`` or trained (``train_base``) and saved there.
 
-    The seed is reset first, so the model starts from the same weights as notebook 01's. A checkpoint of
-    the other mode, epochs, data source or number of training images is never used.
+    The seed is reset first, so with the default ``seed`` the model starts from the same weights as notebook
+    01's. A checkpoint of the other mode, epochs, data source or number of training images is never used.
     """
     quick, (train_loader, _), device = _defaults(quick, loaders, device)
     path = Path(path) if path is not None else base_checkpoint_path(quick, model)
-    seed_everything()  # the same initial weights as notebook 01
+    seed_everything(seed)  # the same initial weights as notebook 01 with the default seed
     net = build_model(model).to(device)
     if _matches(path, base_meta(quick, train_loader, model, epochs)):
         load_checkpoint(path, net)
