@@ -1,0 +1,96 @@
+"""The validation-first protocol of notebook 09: choosing, summaries over seeds, cached runs."""
+import json
+from pathlib import Path
+
+import pytest
+
+import vietai_compress.data
+import vietai_compress.pipeline
+from helpers import pattern_mnist_loaders
+from vietai_compress.beyond import ABLATION, Point, choose, run_point, summary
+from vietai_compress.config import repo_root
+from vietai_compress.pipeline import Settings
+from vietai_compress.recipe import PRESETS
+
+
+def point(ratio: float, val_error: float, test_error: float = 0.0, seed: int = 42) -> Point:
+    return Point(f"{ratio}x", {}, seed, "f.vcz", 100, ratio, val_error, test_error)
+
+
+def test_choose_takes_the_most_compressed_point_within_the_bound_on_validation():
+    points = [point(40, 1.50, test_error=9.0), point(60, 1.64, test_error=9.0), point(80, 1.70, test_error=0.1)]
+    assert choose(points, 1.65).ratio == 60  # the test error is never looked at
+    assert choose(points, 1.58).ratio == 40
+    assert choose(points, 2.0).ratio == 80
+
+
+def test_choose_falls_back_to_the_lowest_validation_error_and_rejects_bad_input():
+    points = [point(40, 3.0), point(60, 2.5), point(80, 2.5)]
+    assert choose(points, 1.0).ratio == 80  # lowest validation error, then the most compressed
+    with pytest.raises(ValueError, match="points"):
+        choose([], 1.0)
+    with pytest.raises(ValueError, match="max_val_error"):
+        choose(points, float("nan"))
+
+
+def test_summary_gives_median_and_spread_over_seeds():
+    s = summary([point(60, 1.5, 1.7, seed=1), point(70, 1.4, 1.6, seed=2), point(65, 1.6, 1.9, seed=3)])
+    assert s["ratio"] == {"median": 65, "min": 60, "max": 70}
+    assert s["test_error"] == {"median": 1.7, "min": 1.6, "max": 1.9}
+    assert s["seeds"] == [1, 2, 3]
+
+
+def test_settings_folder_keeps_seeds_and_holdout_apart(tmp_path):
+    assert Settings(out=tmp_path, quick=True).folder == tmp_path / "quick"
+    assert Settings(out=tmp_path, quick=True, seed=43).folder == tmp_path / "quick" / "seed43-all"
+    assert Settings(out=tmp_path, quick=False, holdout=True).folder == tmp_path / "full" / "seed42-holdout"
+    with pytest.raises(ValueError, match="seed"):
+        Settings(seed=-1)
+
+
+@pytest.fixture
+def fake_data(monkeypatch):
+    train, test = pattern_mnist_loaders()
+    loaders = (train, test, test)  # train, validation, test
+
+    def fake_loaders(*args, validation=False, **kwargs):
+        return loaders if validation else (train, test)
+
+    monkeypatch.setattr(vietai_compress.pipeline, "mnist_loaders", fake_loaders)
+    monkeypatch.setattr(vietai_compress.data, "mnist_loaders", fake_loaders)
+
+
+def test_run_point_measures_the_file_and_a_second_call_reads_the_results(tmp_path, fake_data, monkeypatch):
+    options = {"keep": {"fc1": 0.1, "fc2": 0.1, "fc3": 0.5}, "rounds": 2}
+    shrink = {"train_images": 200, "epochs": 1, "fine_tune_epochs": 0}
+    first = run_point("row", options, seed=5, quick=True, out=tmp_path, progress=False, shrink=shrink)
+    assert Path(first.file).stat().st_size == first.file_bytes and first.ratio == 1_066_440 / first.file_bytes
+    assert first.seed == 5 and 0 <= first.val_error <= 100 and first.test_error == first.val_error  # same images
+    results = json.loads(Path(first.file).with_suffix(".json").read_text())
+    assert results["settings"]["train_images"] == 200 and results["settings"]["epochs"] == 1
+    assert results["requested"]["seed"] == 5 and results["requested"]["keep"] == options["keep"]
+
+    def must_not_run(settings):
+        raise AssertionError("load_or_run ran the pipeline again")
+
+    monkeypatch.setattr(vietai_compress.pipeline, "run_pipeline", must_not_run)
+    assert run_point("row", options, seed=5, quick=True, out=tmp_path, progress=False, shrink=shrink) == first
+    with pytest.raises(AssertionError, match="again"):  # other settings are not read from that file
+        run_point("row", options, seed=5, quick=True, out=tmp_path, progress=False, shrink={**shrink, "epochs": 2})
+
+
+def test_the_best_preset_is_the_setting_the_script_chose_on_validation():
+    root = repo_root()
+    recorded = json.loads((root / "scripts" / "beyond_the_paper.json").read_text())
+    assert recorded["mode"] == "full" and recorded["bounds"] == [1.58, 1.65]
+    options = dict(ABLATION)[recorded["chosen"]["1.65"]]
+    assert Settings(**PRESETS["best"]) == Settings(holdout=True, **options)
+    ablation = [Point(**row, file="") for row in recorded["ablation"]]  # the JSON leaves out local paths
+    assert choose(ablation, 1.65).label == recorded["chosen"]["1.65"]  # the rule, re-applied to the numbers
+    assert choose(ablation, 1.58).label == recorded["chosen"]["1.58"]
+
+
+def test_every_ablation_row_has_its_vietnamese_label():
+    from vietai_compress.beyond import LABELS_VI
+
+    assert list(LABELS_VI) == [label for label, _ in ABLATION] and len(set(LABELS_VI.values())) == len(ABLATION)
