@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .checks import check_real
-from .config import SEED
 from tqdm.auto import tqdm
 
+from .checks import check_real
+from .config import SEED
 from .pipeline import Settings, load_or_run
 
 PAPER_KEEP = {"fc1": 0.08, "fc2": 0.09, "fc3": 0.26}  # Deep Compression's LeNet-300-100 (Table 2)
@@ -108,4 +108,3 @@ def summary(points: Sequence[Point]) -> dict:
 
     return {"ratio": spread([p.ratio for p in points]), "test_error": spread([p.test_error for p in points]),
             "val_error": spread([p.val_error for p in points]), "seeds": [p.seed for p in points]}
-
