@@ -213,5 +213,6 @@ def test_run_with_a_seed_and_holdout_keeps_its_files_apart_and_reports_validatio
     results = json.loads((folder / "results.json").read_text())
     assert results["settings"]["seed"] == 3 and results["settings"]["holdout"]
     assert all(stage["val_accuracy"] is not None for stage in results["stages"])
+    assert "val acc" in capsys.readouterr().out  # the printed table has the validation column
     assert not (tmp_path / "quick" / "lenet300_base.pt").exists()  # the default run's base model is untouched
     assert (folder / "lenet300_base.pt").exists()

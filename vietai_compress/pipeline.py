@@ -207,11 +207,16 @@ def _same_outputs(a: nn.Module, b: nn.Module, loader: Batches) -> bool:
 
 
 def format_table(results: dict) -> str:
-    """The pipeline's closing table: stage, test accuracy, nonzero weights, size in bytes, ratio to dense."""
+    """The pipeline's closing table: stage, test accuracy (and validation accuracy with ``holdout``), nonzero
+    weights, size in bytes, ratio to dense."""
     width = max(28, *(len(s["stage"]) for s in results["stages"]))
-    lines = [f"{'stage':{width}} {'test acc':>9} {'nonzero':>9} {'bytes':>11} {'ratio':>8}", "-" * (width + 41)]
+    with_val = results["stages"][0].get("val_accuracy") is not None
+    val_head = f" {'val acc':>9}" if with_val else ""
+    lines = [f"{'stage':{width}}{val_head} {'test acc':>9} {'nonzero':>9} {'bytes':>11} {'ratio':>8}",
+             "-" * (width + 41 + len(val_head))]
     for s in results["stages"]:
-        lines.append(f"{s['stage']:{width}} {s['accuracy']:>8.2f}% {s['nonzeros']:>9,} {s['bytes']:>11,} "
+        val = f" {s['val_accuracy']:>8.2f}%" if with_val else ""
+        lines.append(f"{s['stage']:{width}}{val} {s['accuracy']:>8.2f}% {s['nonzeros']:>9,} {s['bytes']:>11,} "
                      f"{s['ratio']:>7.1f}x")
     lines.append(f"decoded {results['file']} in {results['decode_seconds'] * 1000:.0f} ms; "
                  f"outputs identical to the model before encoding: {results['outputs_identical']}")
