@@ -3,25 +3,8 @@ import json
 import pytest
 import torch
 
-import vietai_compress.data
-import vietai_compress.pipeline
-from helpers import pattern_mnist_loaders
 from vietai_compress.cli import main
 from vietai_compress.pipeline import Settings, format_table
-
-
-@pytest.fixture
-def fake_data(monkeypatch):
-    """The pipeline and `evaluate` read a small synthetic MNIST-shaped set instead of MNIST."""
-    loaders = pattern_mnist_loaders()
-
-    def fake_loaders(*args, validation=False, **kwargs):
-        train, test = loaders
-        return (train, test, test) if validation else loaders
-
-    monkeypatch.setattr(vietai_compress.pipeline, "mnist_loaders", fake_loaders)
-    monkeypatch.setattr(vietai_compress.data, "mnist_loaders", fake_loaders)
-    return loaders
 
 
 def test_run_writes_everything_and_prints_one_table(tmp_path, fake_data, capsys):
