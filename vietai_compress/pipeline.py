@@ -62,9 +62,14 @@ class Settings:
         return folder
 
     @property
+    def name(self) -> str:
+        """The name of the pruning and retraining, e.g. ``lenet300_s2`` (``run_name``)."""
+        return run_name(self.model, self.sensitivity, self.rounds, self.keep, self.distill)
+
+    @property
     def stem(self) -> str:
-        """The name of this setting's files, e.g. ``lenet300_s2_b5`` (``run_name`` plus the bits)."""
-        return f"{run_name(self.model, self.sensitivity, self.rounds, self.keep, self.distill)}_b{bits_label(self.bits)}"
+        """The name of this setting's files, e.g. ``lenet300_s2_b5``: ``name`` plus the bits."""
+        return f"{self.name}_b{bits_label(self.bits)}"
 
     def __post_init__(self):
         self.sensitivity = check_real(self.sensitivity, "sensitivity", 0.0)
@@ -136,10 +141,9 @@ def run_pipeline(settings: Settings) -> dict:
     record("base (dense float32)", model, dense_bytes)
 
     s, rounds, bits, keep = settings.sensitivity, settings.rounds, settings.bits, settings.keep
-    name = run_name(settings.model, s, rounds, keep, settings.distill)
     teacher = copy.deepcopy(model).eval() if settings.distill else None
     prune_and_retrain(model, train_loader, quick, s, rounds, device, settings.progress,
-                      path=out / f"{name}_retrained.pt", keep=keep, teacher=teacher, epochs=epochs)
+                      path=out / f"{settings.name}_retrained.pt", keep=keep, teacher=teacher, epochs=epochs)
     in_rounds = f", {rounds} rounds" if rounds > 1 else ""
     in_rounds += ", distilled" if settings.distill else ""
     rule = f"s = {s:g}" if keep is None else "keep " + ", ".join(f"{n} {100 * f:g}%" for n, f in keep.items())
@@ -188,12 +192,9 @@ def load_or_run(settings: Settings) -> dict:
     path = settings.folder / f"{settings.stem}.json"
     if path.is_file():
         results = json.loads(path.read_text())
-        saved = results.get("requested", results["settings"])
-        unchecked = {"progress", "reuse_base"}
-        if "requested" not in results:  # written before the request was recorded, always with the recipe's epochs
-            unchecked |= {key for key in ("fine_tune_epochs", "epochs", "train_images") if getattr(settings, key) is None}
         wanted = {**asdict(settings), "out": str(settings.out)}
-        if all(saved.get(key) == value for key, value in wanted.items() if key not in unchecked) \
+        saved = results.get("requested", {})
+        if all(saved.get(key) == value for key, value in wanted.items() if key not in ("progress", "reuse_base")) \
                 and Path(results["file"]).is_file():
             return results
     return run_pipeline(settings)
