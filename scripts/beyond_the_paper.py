@@ -20,7 +20,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from vietai_compress.beyond import ABLATION, SEEDS, choose, over_seeds, run_ablation, summary
+from vietai_compress.beyond import SEEDS, choose, over_seeds, run_ablation, settings_to_repeat, summary
 from vietai_compress.config import artifacts_dir, is_quick
 from vietai_compress.fileio import atomic_write_text
 
@@ -70,11 +70,9 @@ def main() -> None:
               flush=True)
     chosen = {f"{bound:.2f}": choose(ablation, bound).label for bound in BOUNDS}
     print("chosen on validation:", chosen, flush=True)
-    settings = dict(ABLATION)
-    labels = [ABLATION[0][0]] + [label for label in dict.fromkeys(chosen.values()) if label != ABLATION[0][0]]
     seeds = {}
-    for label in labels:
-        points = over_seeds(label, settings[label], SEEDS, quick, out)
+    for label in settings_to_repeat(chosen.values()):
+        points = over_seeds(label, SEEDS, quick, out)
         seeds[label] = {"points": [_row(p) for p in points], "summary": summary(points)}
         print(label, json.dumps(seeds[label]["summary"]), flush=True)
     results = {"mode": "quick" if quick else "full", "seeds": list(SEEDS), "bounds": list(BOUNDS),

@@ -4,9 +4,7 @@ from pathlib import Path
 
 import pytest
 
-import vietai_compress.data
 import vietai_compress.pipeline
-from helpers import pattern_mnist_loaders
 from vietai_compress.beyond import ABLATION, Point, choose, run_point, summary
 from vietai_compress.config import repo_root
 from vietai_compress.pipeline import Settings
@@ -48,18 +46,6 @@ def test_settings_folder_keeps_seeds_and_holdout_apart(tmp_path):
         Settings(seed=-1)
 
 
-@pytest.fixture
-def fake_data(monkeypatch):
-    train, test = pattern_mnist_loaders()
-    loaders = (train, test, test)  # train, validation, test
-
-    def fake_loaders(*args, validation=False, **kwargs):
-        return loaders if validation else (train, test)
-
-    monkeypatch.setattr(vietai_compress.pipeline, "mnist_loaders", fake_loaders)
-    monkeypatch.setattr(vietai_compress.data, "mnist_loaders", fake_loaders)
-
-
 def test_run_point_measures_the_file_and_a_second_call_reads_the_results(tmp_path, fake_data, monkeypatch):
     options = {"keep": {"fc1": 0.1, "fc2": 0.1, "fc3": 0.5}, "rounds": 2}
     shrink = {"train_images": 200, "epochs": 1, "fine_tune_epochs": 0}
@@ -94,3 +80,11 @@ def test_every_ablation_row_has_its_vietnamese_label():
     from vietai_compress.beyond import LABELS_VI
 
     assert list(LABELS_VI) == [label for label, _ in ABLATION] and len(set(LABELS_VI.values())) == len(ABLATION)
+
+
+def test_settings_to_repeat_start_with_the_article_and_repeat_nothing():
+    from vietai_compress.beyond import settings_to_repeat
+
+    article, last = ABLATION[0][0], ABLATION[-1][0]
+    assert settings_to_repeat([last, last]) == [article, last]
+    assert settings_to_repeat([article]) == [article]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from tqdm.auto import tqdm
 
@@ -93,10 +93,15 @@ def choose(points: Sequence[Point], max_val_error: float) -> Point:
     return max(within, key=lambda p: p.ratio)
 
 
-def over_seeds(label: str, options: dict, seeds: Sequence[int] = SEEDS, quick: bool = False,
-               out: Path = Path("artifacts"), progress: bool = True, desc: str = "seeds",
-               shrink: dict | None = None) -> list[Point]:
-    """One setting run on each seed (base model and compression seeded together), one progress bar."""
+def settings_to_repeat(chosen: Iterable[str]) -> list[str]:
+    """The ablation rows run on every seed: the article's, then each chosen row once."""
+    return list(dict.fromkeys([ABLATION[0][0], *chosen]))
+
+
+def over_seeds(label: str, seeds: Sequence[int] = SEEDS, quick: bool = False, out: Path = Path("artifacts"),
+               progress: bool = True, desc: str = "seeds", shrink: dict | None = None) -> list[Point]:
+    """The ablation row ``label`` run on each seed (base model and compression seeded together), one progress bar."""
+    options = dict(ABLATION)[label]
     return [run_point(label, options, seed, quick, out, False, shrink)
             for seed in tqdm(seeds, desc=desc, disable=not progress)]
 
