@@ -5,14 +5,15 @@ from pathlib import Path
 import pytest
 
 import vietai_compress.pipeline
-from vietai_compress.beyond import ABLATION, Point, choose, run_point, summary
+from vietai_compress.beyond import ABLATION, Point, choose, relative_bound, run_point, summary
 from vietai_compress.config import repo_root
 from vietai_compress.pipeline import Settings
 from vietai_compress.recipe import PRESETS
 
 
-def point(ratio: float, val_error: float, test_error: float = 0.0, seed: int = 42) -> Point:
-    return Point(f"{ratio}x", {}, seed, "f.vcz", 100, ratio, val_error, test_error)
+def point(ratio: float, val_error: float, test_error: float = 0.0, seed: int = 42, base_val_error: float = 0.0,
+          base_test_error: float = 0.0) -> Point:
+    return Point(f"{ratio}x", {}, seed, "f.vcz", 100, ratio, val_error, test_error, base_val_error, base_test_error)
 
 
 def test_choose_takes_the_most_compressed_point_within_the_bound_on_validation():
@@ -20,6 +21,15 @@ def test_choose_takes_the_most_compressed_point_within_the_bound_on_validation()
     assert choose(points, 1.65).ratio == 60  # the test error is never looked at
     assert choose(points, 1.58).ratio == 40
     assert choose(points, 2.0).ratio == 80
+
+
+def test_relative_bound_lets_validation_lose_what_the_target_leaves_over_the_base_test_error():
+    base = point(50, 1.5, base_val_error=1.24, base_test_error=1.57)
+    assert relative_bound(1.65, base) == 1.32  # the target allows 0.08 points of loss: 1.24 + 0.08
+    assert relative_bound(1.57, base) == 1.24  # no room: no worse than the base model on validation
+    assert relative_bound(1.50, base) == 1.17  # a target below the base's test error asks for a gain
+    with pytest.raises(ValueError, match="target_error"):
+        relative_bound(-1.0, base)
 
 
 def test_choose_falls_back_to_the_lowest_validation_error_and_rejects_bad_input():
@@ -39,11 +49,15 @@ def test_summary_gives_median_and_spread_over_seeds():
 
 
 def test_settings_folder_keeps_seeds_and_holdout_apart(tmp_path):
-    assert Settings(out=tmp_path, quick=True).folder == tmp_path / "quick"
-    assert Settings(out=tmp_path, quick=True, seed=43).folder == tmp_path / "quick" / "seed43-all"
-    assert Settings(out=tmp_path, quick=False, holdout=True).folder == tmp_path / "full" / "seed42-holdout"
+    assert Settings(out=tmp_path, quick=True).folder == tmp_path / "quick" / "seed42-holdout"
+    assert Settings(out=tmp_path, quick=True, seed=43, holdout=False).folder == tmp_path / "quick" / "seed43-all"
+    assert Settings(out=tmp_path, quick=False, seed=44).folder == tmp_path / "full" / "seed44-holdout"
     with pytest.raises(ValueError, match="seed"):
         Settings(seed=-1)
+
+
+def results_base_accuracy(p: Point) -> float:
+    return json.loads(Path(p.file).with_suffix(".json").read_text())["stages"][0]["accuracy"]
 
 
 def test_run_point_measures_the_file_and_a_second_call_reads_the_results(tmp_path, fake_data, monkeypatch):
@@ -52,6 +66,7 @@ def test_run_point_measures_the_file_and_a_second_call_reads_the_results(tmp_pat
     first = run_point("row", options, seed=5, quick=True, out=tmp_path, progress=False, shrink=shrink)
     assert Path(first.file).stat().st_size == first.file_bytes and first.ratio == 1_066_440 / first.file_bytes
     assert first.seed == 5 and 0 <= first.val_error <= 100 and first.test_error == first.val_error  # same images
+    assert first.base_test_error == first.base_val_error == round(100 - results_base_accuracy(first), 2)
     results = json.loads(Path(first.file).with_suffix(".json").read_text())
     assert results["settings"]["train_images"] == 200 and results["settings"]["epochs"] == 1
     assert results["requested"]["seed"] == 5 and results["requested"]["keep"] == options["keep"]
@@ -74,6 +89,9 @@ def test_the_best_preset_is_the_setting_the_script_chose_on_validation():
     ablation = [Point(**row, file="") for row in recorded["ablation"]]  # the JSON leaves out local paths
     assert choose(ablation, 1.65).label == recorded["chosen"]["1.65"]  # the rule, re-applied to the numbers
     assert choose(ablation, 1.58).label == recorded["chosen"]["1.58"]
+    for target, bound in recorded["round2"]["bounds"].items():  # round 2: bounds relative to the base model
+        assert relative_bound(float(target), ablation[0]) == bound
+        assert choose(ablation, bound).label == recorded["round2"]["chosen"][target]
 
 
 def test_every_ablation_row_has_its_vietnamese_label():

@@ -10,7 +10,7 @@ from vietai_compress.pipeline import Settings, format_table
 def test_run_writes_everything_and_prints_one_table(tmp_path, fake_data, capsys):
     assert main(["run", "--quick", "--out", str(tmp_path), "--bits", "4", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    folder = tmp_path / "quick"
+    folder = tmp_path / "quick" / "seed42-holdout"
     results = json.loads((folder / "results.json").read_text())
     assert {p.name for p in folder.iterdir()} == {"lenet300_base.pt", "lenet300_s2_retrained.pt",
                                                   "lenet300_s2_b4_shared.pt", "lenet300_s2_b4.vcz",
@@ -27,7 +27,7 @@ def test_run_writes_everything_and_prints_one_table(tmp_path, fake_data, capsys)
 
 def test_run_reuses_the_base_model_unless_told(tmp_path, fake_data, monkeypatch, capsys):
     main(["run", "--quick", "--out", str(tmp_path), "--no-progress"])
-    base = tmp_path / "quick" / "lenet300_base.pt"
+    base = tmp_path / "quick" / "seed42-holdout" / "lenet300_base.pt"
     first = base.stat().st_mtime_ns
     main(["run", "--quick", "--out", str(tmp_path), "--no-progress"])
     assert base.stat().st_mtime_ns == first
@@ -37,7 +37,7 @@ def test_run_reuses_the_base_model_unless_told(tmp_path, fake_data, monkeypatch,
 
 def test_inspect_and_evaluate_a_file(tmp_path, fake_data, capsys):
     main(["run", "--quick", "--out", str(tmp_path), "--no-progress"])
-    results = json.loads((tmp_path / "quick" / "results.json").read_text())
+    results = json.loads((tmp_path / "quick" / "seed42-holdout" / "results.json").read_text())
     capsys.readouterr()
     path = results["file"]
     assert main(["inspect", path]) == 0
@@ -93,7 +93,7 @@ def test_python_dash_m_runs_the_same_command():
 
 def test_run_without_fine_tuning_skips_that_stage(tmp_path, fake_data, capsys):
     assert main(["run", "--quick", "--out", str(tmp_path), "--fine-tune-epochs", "0", "--no-progress"]) == 0
-    results = json.loads((tmp_path / "quick" / "results.json").read_text())
+    results = json.loads((tmp_path / "quick" / "seed42-holdout" / "results.json").read_text())
     assert [s["stage"].split(" ")[0] for s in results["stages"]] == ["base", "pruned", "shared", "compressed"]
     assert "fine-tuned" not in results["stages"][2]["stage"]
     assert results["settings"]["fine_tune_epochs"] == 0
@@ -101,21 +101,21 @@ def test_run_without_fine_tuning_skips_that_stage(tmp_path, fake_data, capsys):
 
 def test_run_in_rounds_ends_on_the_one_shot_sparsity(tmp_path, fake_data, capsys):
     main(["run", "--quick", "--out", str(tmp_path), "--fine-tune-epochs", "0", "--no-progress"])
-    one_shot = json.loads((tmp_path / "quick" / "results.json").read_text())
+    one_shot = json.loads((tmp_path / "quick" / "seed42-holdout" / "results.json").read_text())
     assert main(["run", "--quick", "--out", str(tmp_path), "--fine-tune-epochs", "0", "--rounds", "3",
                  "--no-progress"]) == 0
-    results = json.loads((tmp_path / "quick" / "results.json").read_text())
+    results = json.loads((tmp_path / "quick" / "seed42-holdout" / "results.json").read_text())
     assert [s["stage"].split(" ")[0] for s in results["stages"]] == ["base", "pruned", "shared", "compressed"]
     assert results["stages"][1]["stage"] == "pruned (s = 2) + retrained, 3 rounds, CSR"
     assert results["stages"][1]["nonzeros"] == one_shot["stages"][1]["nonzeros"]
     assert results["file"].endswith("lenet300_s2_r3_b5.vcz") and results["outputs_identical"]
-    assert (tmp_path / "quick" / "lenet300_s2_r3_retrained.pt").exists()
+    assert (tmp_path / "quick" / "seed42-holdout" / "lenet300_s2_r3_retrained.pt").exists()
 
 
 def test_run_compresses_lenet5_end_to_end(tmp_path, fake_data, capsys):
     assert main(["run", "--quick", "--model", "lenet5", "--out", str(tmp_path), "--fine-tune-epochs", "1",
                  "--no-progress"]) == 0
-    results = json.loads((tmp_path / "quick" / "results.json").read_text())
+    results = json.loads((tmp_path / "quick" / "seed42-holdout" / "results.json").read_text())
     assert results["file"].endswith("lenet5_s2_b5.vcz") and results["outputs_identical"]
     assert results["dense_bytes"] == 1_724_320
     assert [row["layer"] for row in results["size_report"]] == ["conv1", "conv2", "fc1", "fc2", "total"]
@@ -128,7 +128,7 @@ def test_run_with_keep_fractions_and_bits_per_layer(tmp_path, fake_data, capsys)
     argv = ["run", "--quick", "--out", str(tmp_path), "--keep", "fc1=0.04,fc2=0.08,fc3=0.3", "--rounds", "2",
             "--bits", "fc1=4,fc2=4,fc3=5", "--fine-tune-epochs", "0", "--no-progress"]
     assert main(argv) == 0
-    results = json.loads((tmp_path / "quick" / "results.json").read_text())
+    results = json.loads((tmp_path / "quick" / "seed42-holdout" / "results.json").read_text())
     assert results["stages"][1]["nonzeros"] == 9408 + 2400 + 300
     assert results["stages"][1]["stage"].startswith("pruned (keep fc1 4%, fc2 8%, fc3 30%) + retrained, 2 rounds")
     assert results["file"].endswith("lenet300_keep-fc1-0.04-fc2-0.08-fc3-0.3_r2_b4-4-5.vcz")
@@ -144,12 +144,12 @@ def test_run_with_distillation_retrains_and_fine_tunes_against_the_dense_model(t
     common = ["run", "--quick", "--out", str(tmp_path), "--keep", "fc1=0.1,fc2=0.1,fc3=0.5", "--fine-tune-epochs", "1",
               "--no-progress"]
     assert main(common) == 0 and main([*common, "--distill"]) == 0
-    results = json.loads((tmp_path / "quick" / "results.json").read_text())
+    results = json.loads((tmp_path / "quick" / "seed42-holdout" / "results.json").read_text())
     name = "lenet300_keep-fc1-0.1-fc2-0.1-fc3-0.5"
     assert results["settings"]["distill"] and results["file"].endswith(f"{name}_kd_b5.vcz")
     assert results["stages"][1]["stage"].endswith("+ retrained, distilled, CSR")
     assert results["outputs_identical"]
-    folder = tmp_path / "quick"
+    folder = tmp_path / "quick" / "seed42-holdout"
     for file in (f"{name}_kd_retrained.pt", f"{name}_kd_b5_shared.pt"):
         assert read_checkpoint_meta(folder / file)["distill"] == {"T": DISTILL_T, "alpha": DISTILL_ALPHA}
     plain, taught = LeNet300100(), LeNet300100()
@@ -189,13 +189,22 @@ def test_preset_best_sets_the_chosen_settings_and_options_override_it():
     assert vars(article) | {"preset": None} == vars(_parse(["run"]))  # the article's recipe is the default
 
 
-def test_run_with_a_seed_and_holdout_keeps_its_files_apart_and_reports_validation(tmp_path, fake_data, capsys):
+def test_run_with_a_seed_keeps_its_files_apart_and_reports_validation(tmp_path, fake_data, capsys):
     assert main(["run", "--quick", "--out", str(tmp_path), "--fine-tune-epochs", "0", "--no-progress",
-                 "--seed", "3", "--holdout"]) == 0
+                 "--seed", "3"]) == 0
     folder = tmp_path / "quick" / "seed3-holdout"
     results = json.loads((folder / "results.json").read_text())
-    assert results["settings"]["seed"] == 3 and results["settings"]["holdout"]
+    assert results["settings"]["seed"] == 3 and results["settings"]["holdout"]  # the validation split by default
     assert all(stage["val_accuracy"] is not None for stage in results["stages"])
     assert "val acc" in capsys.readouterr().out  # the printed table has the validation column
-    assert not (tmp_path / "quick" / "lenet300_base.pt").exists()  # the default run's base model is untouched
+    assert not (tmp_path / "quick" / "seed42-holdout").exists()  # the default seed's folder is untouched
     assert (folder / "lenet300_base.pt").exists()
+
+
+def test_run_without_holdout_trains_on_every_image_in_its_own_folder(tmp_path, fake_data, capsys):
+    assert main(["run", "--quick", "--out", str(tmp_path), "--fine-tune-epochs", "0", "--no-progress",
+                 "--no-holdout"]) == 0
+    results = json.loads((tmp_path / "quick" / "seed42-all" / "results.json").read_text())
+    assert not results["settings"]["holdout"]
+    assert all(stage["val_accuracy"] is None for stage in results["stages"])
+    assert "val acc" not in capsys.readouterr().out

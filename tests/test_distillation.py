@@ -107,7 +107,7 @@ def test_train_distilled_learns_and_keeps_a_pruned_student_pruned():
     history = train_distilled(student, teacher, train_loader, make_optimizer(student, lr=0.01), 5, T=4.0,
                               alpha=0.7, device="cpu", progress=False, eval_loader=test_loader)
     assert len(history["loss"]) == 5 and history["loss"][-1] < history["loss"][0]
-    assert history["test_accuracy"][-1] > 90.0
+    assert history["eval_accuracy"][-1] > 90.0
     for name, layer in masked_layers(student):
         assert torch.equal(layer.mask, masks[name]) and torch.all(layer.weight[layer.mask == 0] == 0)
     assert not teacher.training  # the teacher is only evaluated

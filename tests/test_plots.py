@@ -21,13 +21,13 @@ def test_digit_grid_titles_every_image():
 
 
 def test_training_curve_has_both_axes():
-    fig = plots.plot_training_curve({"loss": [1.0, 0.5, 0.2], "test_accuracy": [90, 95, 97]})
+    fig = plots.plot_training_curve({"loss": [1.0, 0.5, 0.2], "eval_accuracy": [90, 95, 97]})
     assert len(fig.axes) == 2 and _labelled(fig.axes[0]) and fig.axes[1].get_ylabel()
     assert len(fig.axes[0].lines[0].get_xdata()) == 3
 
 
 def test_training_curve_baseline_joins_the_one_legend():
-    fig = plots.plot_training_curve({"loss": [1.0, 0.5], "test_accuracy": [90, 95]}, baseline=96.0)
+    fig = plots.plot_training_curve({"loss": [1.0, 0.5], "eval_accuracy": [90, 95]}, baseline=96.0)
     assert len(fig.legends) == 1 and not any(ax.get_legend() for ax in fig.axes)
     assert [t.get_text() for t in fig.legends[0].get_texts()][-1] == "mô hình gốc"
 

@@ -176,7 +176,7 @@ def test_fine_tuning_keeps_assignments_zeros_and_at_most_k_values():
     centroids = {name: cb.centroids.clone() for name, cb in codebooks.items()}
     history = fine_tune_centroids(model, loader, 2, lr=1e-3, device="cpu", progress=False,
                                   eval_loader=test_loader)
-    assert len(history["loss"]) == 2 and len(history["test_accuracy"]) == 2
+    assert len(history["loss"]) == 2 and len(history["eval_accuracy"]) == 2
     for name, layer in weight_layers(model):
         assert torch.all(layer.weight[masks[name] == 0] == 0)
         assert torch.equal(layer.labels, labels[name])

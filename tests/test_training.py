@@ -16,10 +16,10 @@ def test_train_learns_an_easy_problem():
     history = train(model, train_loader, make_optimizer(model, lr=0.01), 5, "cpu", progress=False,
                     eval_loader=test_loader)
     after = evaluate(model, test_loader, "cpu")
-    assert len(history["loss"]) == 5 and len(history["test_accuracy"]) == 5
+    assert len(history["loss"]) == 5 and len(history["eval_accuracy"]) == 5
     assert history["loss"][-1] < history["loss"][0]
     assert after.accuracy > max(90.0, before.accuracy)
-    assert history["test_accuracy"][-1] == after.accuracy
+    assert history["eval_accuracy"][-1] == after.accuracy
 
 
 def _warm_pruned_model():

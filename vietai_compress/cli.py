@@ -2,7 +2,7 @@
 
     vietai-compress run [--preset article|best] [--model lenet300|lenet5] [--quick]
                         [--sensitivity 2 | --keep fc1=0.04,...] [--rounds 1] [--bits 5 | --bits fc1=4,fc2=4,fc3=5]
-                        [--fine-tune-epochs 5] [--distill] [--seed 42] [--holdout] [--out artifacts/]
+                        [--fine-tune-epochs 5] [--distill] [--seed 42] [--no-holdout] [--out artifacts/]
                         [--retrain-base]
     vietai-compress inspect FILE
     vietai-compress evaluate FILE
@@ -50,8 +50,9 @@ def _parser(preset: dict | None = None) -> argparse.ArgumentParser:
                      help="the dense base model teaches the retraining and the centroid fine-tuning "
                           "(knowledge distillation, T and alpha of the recipe)")
     run.add_argument("--seed", type=int, default=SEED, help=f"seed of weight init and shuffling (default: {SEED})")
-    run.add_argument("--holdout", action="store_true",
-                     help="train on 55,000 images and report each stage on the 5,000 held out for validation too")
+    run.add_argument("--holdout", action=argparse.BooleanOptionalAction, default=True,
+                     help="train on 55,000 images and report each stage on the 5,000 held out for validation "
+                          "too (default); --no-holdout trains on all 60,000")
     run.add_argument("--out", type=Path, default=Path("artifacts"), help="output folder (default: artifacts/)")
     run.add_argument("--retrain-base", action="store_true", help="train the base model even if one is saved")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")

@@ -29,8 +29,9 @@ def plot_digit_grid(images: torch.Tensor, labels: torch.Tensor, rows: int = 4, c
 
 
 def plot_training_curve(history: dict, title: str = "Huấn luyện LeNet-300-100", baseline: float | None = None,
-                        baseline_label: str = "mô hình gốc") -> Figure:
-    """Training loss per epoch, and test accuracy per epoch when recorded (notebooks 01 and 03).
+                        baseline_label: str = "mô hình gốc", eval_name: str = "validation") -> Figure:
+    """Training loss per epoch, and the accuracy on ``eval_name``'s images per epoch when recorded
+    (``history["eval_accuracy"]``; notebooks 01 and 03).
 
     ``baseline`` (an accuracy, %) is drawn as a dotted line on the accuracy axis, in the same legend.
     """
@@ -40,13 +41,13 @@ def plot_training_curve(history: dict, title: str = "Huấn luyện LeNet-300-10
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss trung bình (NLL)")
     ax.set_yscale("log")
-    if history.get("test_accuracy"):
+    if history.get("eval_accuracy"):
         right = ax.twinx()
-        right.plot(epochs, history["test_accuracy"], color="tab:orange",
-                   marker="o" if len(epochs) < 20 else None, label="độ chính xác (kiểm tra)")
+        right.plot(epochs, history["eval_accuracy"], color="tab:orange",
+                   marker="o" if len(epochs) < 20 else None, label=f"độ chính xác ({eval_name})")
         if baseline is not None:
             right.axhline(baseline, color="gray", linestyle=":", label=baseline_label)
-        right.set_ylabel("độ chính xác trên tập kiểm tra (%)")
+        right.set_ylabel(f"độ chính xác trên tập {eval_name} (%)")
         fig.legend(loc="center right", bbox_to_anchor=(0.85, 0.5))
     ax.set_title(title)
     fig.tight_layout()
@@ -81,14 +82,15 @@ def plot_weight_histograms(before: torch.Tensor, after: torch.Tensor, name: str,
 
 def _accuracy_lines(x: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, title: str,
                     baseline: float | None, baseline_label: str):
-    """Test accuracy (%) against x, one line per series, with an optional dotted baseline."""
+    """Validation accuracy (%) against x, one line per series, with an optional dotted baseline: the scans of
+    notebooks 02-04 measure on the validation split, where settings are chosen."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, accuracies in series.items():
         ax.plot(x, accuracies, marker="o", label=label)
     if baseline is not None:
         ax.axhline(baseline, color="gray", linestyle=":", label=baseline_label)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("độ chính xác trên tập kiểm tra (%)")
+    ax.set_ylabel("độ chính xác trên tập validation (%)")
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()

@@ -30,10 +30,9 @@ DISTILL_ALPHA = 0.5  # chosen on the validation split in notebook 07 (section 7)
 # notebook 09's ablation whose validation error is at most 1.65% (chosen by scripts/beyond_the_paper.py; a
 # test checks that this entry is the one its JSON records).
 PRESETS = {
-    "article": {"sensitivity": SENSITIVITY, "keep": None, "rounds": 1, "bits": BITS, "distill": False,
-                "holdout": False},
+    "article": {"sensitivity": SENSITIVITY, "keep": None, "rounds": 1, "bits": BITS, "distill": False},
     "best": {"keep": {"fc1": 0.03, "fc2": 0.06, "fc3": 0.25}, "rounds": 5, "bits": {"fc1": 4, "fc2": 4, "fc3": 5},
-             "distill": True, "holdout": True},
+             "distill": True},
 }
 MNIST_BATCHES = 469  # batches of 128 in one epoch of the 60,000 MNIST training images
 

@@ -118,7 +118,7 @@ def prune_and_retrain(model: nn.Module, train_loader: Batches, quick: bool, s: f
             prune_to_counts(model, target)
         history = train(model, loader, make_optimizer(model), epochs, device, progress,
                         eval_loader=eval_loader, desc=desc, loss_fn=loss_fn)
-        accuracy = history["test_accuracy"][-1] if history["test_accuracy"] else None
+        accuracy = history["eval_accuracy"][-1] if history["eval_accuracy"] else None
         result = [PruningRound(1, sum(target.values()), epochs, accuracy, history)]
     else:
         result = prune_in_rounds(model, target, rounds, loader, epochs, device, progress, eval_loader, loss_fn)

@@ -76,14 +76,14 @@ def train(model: nn.Module, loader: Batches, optimizer: torch.optim.Optimizer, e
     exactly 0 (``remask=False`` only exists for notebook 03's experiment).
     With ``cosine`` the learning rate of epoch e is lr * cosine_factor(e, epochs), so the last
     epochs settle instead of bouncing (notebook 01); the optimizer's lr is restored at the end.
-    Returns ``{"loss": [mean loss per epoch], "test_accuracy": [...]}``; the second list is filled
+    Returns ``{"loss": [mean loss per epoch], "eval_accuracy": [...]}``; the second list is filled
     only when ``eval_loader`` is given (evaluated after every epoch).
     """
     check_int(epochs, "epochs", 0)
     device = device or get_device()
     model.to(device)
     base_lrs = [group["lr"] for group in optimizer.param_groups]
-    history = {"loss": [], "test_accuracy": []}
+    history = {"loss": [], "eval_accuracy": []}
     bar = tqdm(total=epochs * len(loader), desc=desc, disable=not progress, unit="batch")
     try:  # the lr is restored even when training is interrupted (Ctrl+C in a notebook)
         for epoch in range(epochs):
@@ -93,8 +93,8 @@ def train(model: nn.Module, loader: Batches, optimizer: torch.optim.Optimizer, e
             history["loss"].append(_train_epoch(model, loader, optimizer, device, remask, loss_fn, bar))
             postfix = {"epoch": f"{epoch + 1}/{epochs}", "loss": f"{history['loss'][-1]:.4f}"}
             if eval_loader is not None:
-                history["test_accuracy"].append(evaluate(model, eval_loader, device).accuracy)
-                postfix["acc"] = f"{history['test_accuracy'][-1]:.2f}%"
+                history["eval_accuracy"].append(evaluate(model, eval_loader, device).accuracy)
+                postfix["acc"] = f"{history['eval_accuracy'][-1]:.2f}%"
             bar.set_postfix(postfix)
     finally:
         bar.close()
