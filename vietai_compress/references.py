@@ -38,11 +38,12 @@ LATER_LENET5 = {
     "Soft weight-sharing (Ullrich et al. 2017)": (162.0, 0.97),
 }
 
-# Later methods on LeNet-300-100 (ratio, test error %). Soft weight-sharing's ratio counts the bytes of its
-# stored model; dynamic network surgery's counts parameters (267K -> 4.8K), not bytes. Variational dropout
-# (Molchanov et al. 2017) reports only fewer parameters, so it is not on a bytes axis.
+# Later methods on LeNet-300-100 (ratio, test error %), labelled for notebook 09's figure (in Vietnamese).
+# Soft weight-sharing's ratio counts the bytes of its stored model; dynamic network surgery's counts parameters
+# (267K -> 4.8K), not bytes. Variational dropout (Molchanov et al. 2017) reports only fewer parameters, so it
+# is not on a bytes axis.
 LATER_LENET300 = {
-    "Dynamic network surgery (Guo et al. 2016), parameters": (56.0, 1.99),
+    "Dynamic network surgery (Guo et al. 2016), theo số tham số": (56.0, 1.99),
     "Soft weight-sharing (Ullrich et al. 2017)": (64.0, 1.94),
 }
 
