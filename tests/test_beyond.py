@@ -28,6 +28,7 @@ def test_relative_bound_lets_validation_lose_what_the_target_leaves_over_the_bas
     assert relative_bound(1.65, base) == 1.32  # the target allows 0.08 points of loss: 1.24 + 0.08
     assert relative_bound(1.57, base) == 1.24  # no room: no worse than the base model on validation
     assert relative_bound(1.50, base) == 1.17  # a target below the base's test error asks for a gain
+    assert relative_bound(1.0, point(50, 9.0, base_val_error=1.0, base_test_error=5.0)) == 0.0  # never below 0
     with pytest.raises(ValueError, match="target_error"):
         relative_bound(-1.0, base)
 

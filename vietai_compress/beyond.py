@@ -100,14 +100,15 @@ def choose(points: Sequence[Point], max_val_error: float) -> Point:
 
 def relative_bound(target_error: float, base: Point) -> float:
     """Round 2's validation bound for a target test error (%): the room the target leaves over the dense base
-    model (``target_error - base.base_test_error``) added to the base's validation error, rounded to 0.01.
+    model (``target_error - base.base_test_error``) added to the base's validation error, rounded to 0.01, and
+    never below 0 (a short quick-mode run can leave no room at all: then ``choose`` falls back).
 
     Round 1 compared the validation error with the target itself; but the 5,000 validation images are
     easier than the test set (the base model errs less on them), so that bound let through settings that
     lose more than the target allows. Here a setting may lose on validation only what the target lets the
     base model lose on the test set."""
     target_error = check_real(target_error, "target_error", 0.0)
-    return round(base.base_val_error + target_error - base.base_test_error, 2)
+    return max(0.0, round(base.base_val_error + target_error - base.base_test_error, 2))
 
 
 def settings_to_repeat(chosen: Iterable[str]) -> list[str]:
