@@ -29,9 +29,9 @@ def plot_digit_grid(images: torch.Tensor, labels: torch.Tensor, rows: int = 4, c
 
 
 def plot_training_curve(history: dict, title: str = "Huấn luyện LeNet-300-100", baseline: float | None = None,
-                        baseline_label: str = "mô hình gốc", eval_name: str = "validation") -> Figure:
-    """Training loss per epoch, and the accuracy on ``eval_name``'s images per epoch when recorded
-    (``history["eval_accuracy"]``; notebooks 01 and 03).
+                        baseline_label: str = "mô hình gốc") -> Figure:
+    """Training loss per epoch, and the validation accuracy per epoch when recorded (``history["eval_accuracy"]``,
+    evaluated on the validation split in notebooks 01 and 03).
 
     ``baseline`` (an accuracy, %) is drawn as a dotted line on the accuracy axis, in the same legend.
     """
@@ -44,10 +44,10 @@ def plot_training_curve(history: dict, title: str = "Huấn luyện LeNet-300-10
     if history.get("eval_accuracy"):
         right = ax.twinx()
         right.plot(epochs, history["eval_accuracy"], color="tab:orange",
-                   marker="o" if len(epochs) < 20 else None, label=f"độ chính xác ({eval_name})")
+                   marker="o" if len(epochs) < 20 else None, label="độ chính xác (validation)")
         if baseline is not None:
             right.axhline(baseline, color="gray", linestyle=":", label=baseline_label)
-        right.set_ylabel(f"độ chính xác trên tập {eval_name} (%)")
+        right.set_ylabel("độ chính xác trên tập validation (%)")
         fig.legend(loc="center right", bbox_to_anchor=(0.85, 0.5))
     ax.set_title(title)
     fig.tight_layout()
