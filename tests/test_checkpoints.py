@@ -104,30 +104,39 @@ def test_a_checkpoint_of_other_data_is_not_used(tmp_path, capsys):
 def test_teacher_is_trained_once_on_jittered_images_then_loaded_and_never_across_modes(tmp_path, monkeypatch,
                                                                                       capsys):
     from vietai_compress.models import MLP
+    from vietai_compress.recipe import TEACHER_DROPOUT
     from vietai_compress.stages import load_or_train_teacher
 
     monkeypatch.setenv("VIETAI_ARTIFACTS", str(tmp_path))
-    monkeypatch.setattr(stages, "hinton_teacher", lambda: MLP((8,), dropout=0.5))  # small: the logic, not the size
+    monkeypatch.setattr(stages, "hinton_teacher", lambda dropout: MLP((8,), dropout=dropout))  # small: the logic
     seen = []
     real_train = stages.train
 
     def recording_train(model, loader, *args, **kwargs):
-        seen.append(loader)
+        seen.append((model, loader))
         return real_train(model, loader, *args, **kwargs)
 
     monkeypatch.setattr(stages, "train", recording_train)
     train_loader, _ = fake_mnist_loaders(n=32)
     teacher = load_or_train_teacher(train_loader, quick=True, device="cpu", progress=False)
-    assert not teacher.training and isinstance(seen[0], stages.Jittered) and seen[0].max_shift == 2
-    meta = read_checkpoint_meta(tmp_path / "quick" / "teacher_1200-1200.pt")
+    model, loader = seen[0]
+    assert not teacher.training and isinstance(loader, stages.Jittered) and loader.max_shift == 2
+    assert model.dropout.p == TEACHER_DROPOUT
+    path = tmp_path / "quick" / f"teacher_1200-1200_d{TEACHER_DROPOUT:g}.pt"
+    meta = read_checkpoint_meta(path)
     assert meta["mode"] == "quick" and meta["train_images"] == 32 and meta["jitter"] == 2
+    assert meta["dropout"] == TEACHER_DROPOUT
     again = load_or_train_teacher(train_loader, quick=True, device="cpu", progress=False)
     assert len(seen) == 1  # loaded, not trained again
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in teacher.state_dict().items())
-    path = tmp_path / "quick" / "teacher_1200-1200.pt"
+    other = load_or_train_teacher(train_loader, quick=True, device="cpu", progress=False, dropout=0.5)
+    assert len(seen) == 2 and other.dropout.p == 0.5  # another dropout: its own file, trained anew
+    assert read_checkpoint_meta(tmp_path / "quick" / "teacher_1200-1200_d0.5.pt")["dropout"] == 0.5
     load_or_train_teacher(train_loader, quick=False, device="cpu", progress=False, path=path)
-    assert "Ignoring" in capsys.readouterr().out and len(seen) == 2
+    assert "Ignoring" in capsys.readouterr().out and len(seen) == 3
     assert read_checkpoint_meta(path)["epochs"] == 40
+    with pytest.raises(ValueError, match="dropout"):
+        load_or_train_teacher(train_loader, quick=True, device="cpu", progress=False, dropout=1.0)
 
 
 def test_retrained_model_keeps_pruned_weights_at_zero(tmp_path, monkeypatch):

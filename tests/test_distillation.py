@@ -12,6 +12,7 @@ from vietai_compress.distillation import (HintRegressor, best_bias_shift, captur
 from vietai_compress.training import evaluate
 from vietai_compress.models import MLP, masked_layers
 from vietai_compress.pruning import prune_by_std
+from vietai_compress.recipe import TEACHER_DROPOUT, TEACHER_INPUT_DROPOUT
 from vietai_compress.training import make_optimizer, train
 
 
@@ -141,6 +142,8 @@ def test_mlp_and_hintons_teacher():
 
     teacher = hinton_teacher()
     assert sum(p.numel() for p in teacher.parameters()) == 784 * 1200 + 1200 + 1200 * 1200 + 1200 + 1200 * 10 + 10
+    assert (teacher.input_dropout.p, teacher.dropout.p) == (TEACHER_INPUT_DROPOUT, TEACHER_DROPOUT)
+    assert hinton_teacher(0.5).dropout.p == 0.5  # Hinton et al. (2012)'s rate
     assert [name for name, _ in masked_layers(teacher)] == ["fc1", "fc2", "fc3"]
     x = torch.randn(4, 1, 28, 28)
     teacher.eval()
@@ -209,3 +212,15 @@ def test_best_bias_shift_finds_the_correction_and_leaves_the_model_unchanged():
         shift_class_bias_(teacher, 3, 1.0)
     with pytest.raises(ValueError, match="deltas"):
         best_bias_shift(teacher, 0, [], test_loader, "cpu")
+
+
+def test_the_teachers_dropout_is_the_one_the_script_chose_on_validation():
+    import json
+
+    from vietai_compress.config import repo_root
+
+    recorded = json.loads((repo_root() / "scripts" / "choose_teacher.json").read_text())
+    assert recorded["mode"] == "full" and recorded["validation_images"] == 5000
+    errors = {row["dropout"]: row["teacher_val_errors"] for row in recorded["runs"]}
+    assert 0.5 in errors  # Hinton et al. (2012)'s rate is among the candidates
+    assert min(errors, key=lambda d: (errors[d], -d)) == recorded["chosen"] == TEACHER_DROPOUT  # the rule, re-applied

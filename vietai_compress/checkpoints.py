@@ -15,7 +15,7 @@ import torch.nn as nn
 from .config import artifacts_dir
 from .fileio import atomic_write
 from .quantization import share_like_state_dict
-from .recipe import BITS, SENSITIVITY
+from .recipe import BITS, SENSITIVITY, TEACHER_DROPOUT
 
 
 def save_checkpoint(model: nn.Module, path: str | Path, optimizer: torch.optim.Optimizer | None = None,
@@ -71,9 +71,10 @@ def base_checkpoint_path(quick: bool | None = None, model: str = "lenet300") -> 
     return artifacts_dir(quick) / f"{model}_base.pt"
 
 
-def teacher_checkpoint_path(quick: bool | None = None) -> Path:
-    """``artifacts/<mode>/teacher_1200-1200.pt``: Hinton et al.'s MNIST teacher, trained in notebook 07."""
-    return artifacts_dir(quick) / "teacher_1200-1200.pt"
+def teacher_checkpoint_path(quick: bool | None = None, dropout: float = TEACHER_DROPOUT) -> Path:
+    """``artifacts/<mode>/teacher_1200-1200_d<dropout>.pt``: Hinton et al.'s MNIST teacher with that hidden-unit
+    dropout, trained in notebook 07 (or by ``scripts/choose_teacher.py``, which compares several)."""
+    return artifacts_dir(quick) / f"teacher_1200-1200_d{dropout:g}.pt"
 
 
 def retrained_checkpoint_path(s: float = SENSITIVITY, quick: bool | None = None, rounds: int = 1,

@@ -22,8 +22,8 @@ from .distillation import distillation_objective, with_teacher_logits
 from .models import build_model, hinton_teacher, masked_layers, model_name
 from .pruning import PruningRound, keep_counts, prune_by_std, prune_in_rounds, prune_to_counts, std_kept_counts
 from .quantization import bits_per_layer, fine_tune_centroids, share_weights
-from .recipe import (BATCH_SIZE, BITS, DISTILL_ALPHA, DISTILL_T, SENSITIVITY, TEACHER_EPOCHS, fine_tune_epochs,
-                     mode_epochs, model_epochs)
+from .recipe import (BATCH_SIZE, BITS, DISTILL_ALPHA, DISTILL_T, SENSITIVITY, TEACHER_DROPOUT, TEACHER_EPOCHS,
+                     fine_tune_epochs, mode_epochs, model_epochs)
 from .training import Batches, LossFn, make_optimizer, nll_loss, train
 
 Loaders = tuple[TensorLoader, TensorLoader]  # (train, evaluation): test, or validation when choosing
@@ -228,27 +228,29 @@ def load_or_share_model(s: float = SENSITIVITY, bits: int = BITS, quick: bool | 
     return net
 
 
-def teacher_meta(quick: bool, train_loader: TensorLoader, epochs: int) -> dict:
+def teacher_meta(quick: bool, train_loader: TensorLoader, epochs: int, dropout: float = TEACHER_DROPOUT) -> dict:
     """``base_meta`` (55,000 training images: the validation split is held out from the teacher too) plus
-    the jitter of its inputs."""
-    return {**base_meta(quick, train_loader, epochs=epochs), "jitter": 2}
+    the jitter of its inputs and its hidden-unit dropout."""
+    return {**base_meta(quick, train_loader, epochs=epochs), "jitter": 2, "dropout": dropout}
 
 
 def load_or_train_teacher(train_loader: TensorLoader, quick: bool | None = None, epochs: int | None = None,
                           device: Device = None, progress: bool = True, path: str | Path | None = None,
-                          desc: str = "teacher") -> nn.Module:
-    """Hinton et al.'s MNIST teacher (``hinton_teacher``: 784-1200-1200-10, dropout) in eval mode: loaded
-    from ``path`` (default ``artifacts/<mode>/teacher_1200-1200.pt``) when its ``teacher_meta`` matches,
-    or trained on ``train_loader``'s images jittered by up to 2 pixels and saved there (notebook 07).
-    ``epochs`` defaults to the recipe's 40 (one MNIST epoch of steps in quick mode)."""
+                          desc: str = "teacher", dropout: float = TEACHER_DROPOUT) -> nn.Module:
+    """Hinton et al.'s MNIST teacher (``hinton_teacher(dropout)``: 784-1200-1200-10) in eval mode: loaded
+    from ``path`` (default ``teacher_checkpoint_path``: ``artifacts/<mode>/teacher_1200-1200_d<dropout>.pt``)
+    when its ``teacher_meta`` matches, or trained on ``train_loader``'s images jittered by up to 2 pixels and
+    saved there (notebook 07). ``epochs`` defaults to the recipe's 40 (one MNIST epoch of steps in quick mode);
+    ``dropout`` to the recipe's hidden-unit dropout, chosen on validation (``scripts/choose_teacher.py``)."""
     quick = is_quick() if quick is None else quick
     device = device or get_device()
-    path = Path(path) if path is not None else teacher_checkpoint_path(quick)
+    dropout = check_real(dropout, "dropout", 0.0, 0.99)
+    path = Path(path) if path is not None else teacher_checkpoint_path(quick, dropout)
     if epochs is None:
         epochs = mode_epochs(quick, TEACHER_EPOCHS, len(train_loader))
-    meta = teacher_meta(quick, train_loader, check_int(epochs, "epochs", 1))
+    meta = teacher_meta(quick, train_loader, check_int(epochs, "epochs", 1), dropout)
     seed_everything()
-    teacher = hinton_teacher().to(device)
+    teacher = hinton_teacher(dropout).to(device)
     if _matches(path, meta):
         load_checkpoint(path, teacher)
     else:
