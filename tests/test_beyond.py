@@ -75,6 +75,11 @@ def test_run_point_measures_the_file_and_a_second_call_reads_the_results(tmp_pat
     assert run_point("row", options, seed=5, quick=True, out=tmp_path, progress=False, shrink=shrink) == first
     with pytest.raises(AssertionError, match="again"):  # other settings are not read from that file
         run_point("row", options, seed=5, quick=True, out=tmp_path, progress=False, shrink={**shrink, "epochs": 2})
+    with pytest.raises(AssertionError, match="again"):  # nor results trained with another jitter
+        run_point("row", options, seed=5, quick=True, out=tmp_path, progress=False, shrink={**shrink, "jitter": 1})
+    del results["settings"]["jitter"]  # written before jitter existed: plain images, still read
+    Path(first.file).with_suffix(".json").write_text(json.dumps(results))
+    assert run_point("row", options, seed=5, quick=True, out=tmp_path, progress=False, shrink=shrink) == first
 
 
 def test_the_best_preset_is_the_setting_the_script_chose_on_validation():

@@ -6,7 +6,7 @@ import torch
 import vietai_compress.stages as stages
 from helpers import fake_mnist_loaders, tiny_masked_mlp
 from vietai_compress.checkpoints import load_checkpoint, read_checkpoint_meta, read_log, save_checkpoint, save_log
-from vietai_compress.models import masked_layers
+from vietai_compress.models import LeNet300100, masked_layers
 from vietai_compress.pruning import prune_by_std
 from vietai_compress.quantization import shared_layers, weight_layers
 from vietai_compress.stages import load_or_retrain_pruned_model, load_or_share_model, load_or_train_base_model
@@ -218,6 +218,37 @@ def test_epochs_can_be_overridden_and_a_base_of_other_training_images_is_not_use
     fewer = (loaders[0].subset(torch.arange(32) < 16), loaders[1])
     load_or_train_base_model(quick=True, path=path, loaders=fewer, device="cpu", progress=False, epochs=2)
     assert "Ignoring" in capsys.readouterr().out and read_checkpoint_meta(path)["train_images"] == 16
+
+
+def test_a_base_trained_on_jittered_images_records_the_shift_and_a_plain_one_is_not_used(tmp_path, capsys):
+    from vietai_compress.data import Jittered
+
+    path = tmp_path / "base.pt"
+    train_loader, test_loader = fake_mnist_loaders(n=32)
+    load_or_train_base_model(quick=True, path=path, loaders=(train_loader, test_loader), device="cpu",
+                             progress=False, epochs=1)
+    assert "jitter" not in read_checkpoint_meta(path)  # plain images: the meta written before jitter existed
+    assert "jitter" not in stages.base_meta(True, Jittered(train_loader, max_shift=0), epochs=1)
+    shifted = (Jittered(train_loader, max_shift=2), test_loader)
+    load_or_train_base_model(quick=True, path=path, loaders=shifted, device="cpu", progress=False, epochs=1)
+    assert "Ignoring" in capsys.readouterr().out
+    meta = read_checkpoint_meta(path)
+    assert meta["jitter"] == 2 and meta["train_images"] == 32 and meta["data"] == train_loader.source
+
+
+def test_distilling_on_jittered_images_runs_the_teacher_on_every_shifted_batch():
+    from vietai_compress.data import Jittered
+    from vietai_compress.distillation import distillation_loss
+    from vietai_compress.recipe import DISTILL_ALPHA, DISTILL_T
+
+    train_loader, _ = fake_mnist_loaders(n=32)
+    teacher, student = LeNet300100().eval(), LeNet300100()
+    loader, loss_fn = stages.taught_by(teacher, Jittered(train_loader, max_shift=2))
+    assert isinstance(loader, Jittered)
+    images, labels = next(iter(loader))
+    with torch.no_grad():
+        expected = distillation_loss(student(images), teacher(images), labels, DISTILL_T, DISTILL_ALPHA)
+        assert torch.equal(loss_fn(student, images, labels), expected)
 
 
 def test_training_a_base_model_leaves_the_callers_shuffling_alone(tmp_path):

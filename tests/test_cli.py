@@ -5,6 +5,7 @@ import torch
 
 from vietai_compress.cli import main
 from vietai_compress.pipeline import Settings, format_table
+from vietai_compress.recipe import LENET5_JITTER
 
 
 def test_run_writes_everything_and_prints_one_table(tmp_path, fake_data, capsys):
@@ -80,6 +81,31 @@ def test_settings_validate_their_values():
     with pytest.raises(ValueError, match="sensitivity"):
         Settings(sensitivity=float("nan"))
     assert Settings(bits=3).bits == 3
+    with pytest.raises(ValueError, match="jitter"):
+        Settings(jitter=9)
+
+
+def test_lenet5_trains_on_jittered_images_unless_told_and_lenet300_on_plain_ones():
+    assert (Settings(model="lenet5").shift, Settings().shift) == (LENET5_JITTER, 0) == (2, 0)
+    assert (Settings(model="lenet5", jitter=0).shift, Settings(jitter=1).shift) == (0, 1)
+
+
+def test_saved_lenet5_results_from_before_jitter_are_run_again(tmp_path, monkeypatch):
+    from dataclasses import asdict
+
+    import vietai_compress.pipeline as pipeline
+
+    settings = Settings(model="lenet5", quick=True, out=tmp_path)
+    settings.folder.mkdir(parents=True)
+    compressed = settings.folder / f"{settings.stem}.vcz"
+    compressed.write_bytes(b"")
+    saved = {"requested": {**asdict(settings), "out": str(tmp_path)}, "settings": {}, "file": str(compressed)}
+    (settings.folder / f"{settings.stem}.json").write_text(json.dumps(saved))
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda s: "ran again")
+    assert pipeline.load_or_run(settings) == "ran again"  # no jitter recorded: trained on plain images
+    saved["settings"]["jitter"] = 2
+    (settings.folder / f"{settings.stem}.json").write_text(json.dumps(saved))
+    assert pipeline.load_or_run(settings) == saved
 
 
 def test_python_dash_m_runs_the_same_command():
@@ -117,7 +143,7 @@ def test_run_compresses_lenet5_end_to_end(tmp_path, fake_data, capsys):
                  "--no-progress"]) == 0
     results = json.loads((tmp_path / "quick" / "seed42-holdout" / "results.json").read_text())
     assert results["file"].endswith("lenet5_s2_b5.vcz") and results["outputs_identical"]
-    assert results["dense_bytes"] == 1_724_320
+    assert results["dense_bytes"] == 1_724_320 and results["settings"]["jitter"] == 2
     assert [row["layer"] for row in results["size_report"]] == ["conv1", "conv2", "fc1", "fc2", "total"]
     capsys.readouterr()
     assert main(["evaluate", results["file"]]) == 0

@@ -125,6 +125,17 @@ def test_jittered_loader_changes_images_not_labels():
         jitter(x, 9)
 
 
+def test_jittered_copy_replays_the_same_shifts_and_batches_and_logits_are_refused():
+    x = torch.randn(24, 1, 28, 28)
+    loader = Jittered(TensorLoader(x, torch.arange(24), 8, shuffle=True, seed=3, source="MNIST"), max_shift=2, seed=1)
+    first = [(b.clone(), y.clone()) for b, y in loader.copy()]
+    again = list(loader.copy())
+    assert all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(first, again))
+    assert loader.source == "MNIST" and torch.equal(loader.labels, torch.arange(24)) and loader.copy().max_shift == 2
+    with pytest.raises(ValueError, match="logits"):
+        Jittered(TensorLoader(x, torch.arange(24), 8).with_logits(torch.randn(24, 10)))
+
+
 def test_loader_with_logits_yields_them_and_subset_keeps_them_aligned():
     images, labels = torch.randn(10, 1, 28, 28), torch.arange(10) % 5
     logits = torch.randn(10, 5)

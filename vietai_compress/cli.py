@@ -2,7 +2,8 @@
 
     vietai-compress run [--preset article|best] [--model lenet300|lenet5] [--quick]
                         [--sensitivity 2 | --keep fc1=0.04,...] [--rounds 1] [--bits 5 | --bits fc1=4,fc2=4,fc3=5]
-                        [--fine-tune-epochs 5] [--distill] [--seed 42] [--no-holdout] [--out artifacts/]
+                        [--fine-tune-epochs 5] [--distill] [--jitter 2] [--seed 42] [--no-holdout]
+                        [--out artifacts/]
                         [--retrain-base]
     vietai-compress inspect FILE
     vietai-compress evaluate FILE
@@ -49,6 +50,9 @@ def _parser(preset: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--distill", action="store_true",
                      help="the dense base model teaches the retraining and the centroid fine-tuning "
                           "(knowledge distillation, T and alpha of the recipe)")
+    run.add_argument("--jitter", type=int, default=None, metavar="PIXELS",
+                     help="shift the training images by up to this many pixels, 0-8 (default: the recipe's, "
+                          "2 for lenet5 and 0 for lenet300)")
     run.add_argument("--seed", type=int, default=SEED, help=f"seed of weight init and shuffling (default: {SEED})")
     run.add_argument("--holdout", action=argparse.BooleanOptionalAction, default=True,
                      help="train on 55,000 images and report each stage on the 5,000 held out for validation "
@@ -102,7 +106,7 @@ def _run(args) -> None:
                         sensitivity=args.sensitivity, rounds=args.rounds, bits=args.bits, keep=args.keep,
                         fine_tune_epochs=args.fine_tune_epochs, distill=args.distill, out=args.out,
                         reuse_base=not args.retrain_base, progress=not args.no_progress, seed=args.seed,
-                        holdout=args.holdout)
+                        holdout=args.holdout, jitter=args.jitter)
     results = run_pipeline(settings)
     print(format_table(results))
 

@@ -105,11 +105,21 @@ def jitter(images: torch.Tensor, max_shift: int = 2, generator: torch.Generator 
 
 
 class Jittered:
-    """A loader whose images are ``jitter``-ed anew on every pass (seeded): batches (B, 1, 28, 28), (B,)."""
+    """A loader whose images are ``jitter``-ed anew on every pass (seeded): batches (B, 1, 28, 28), (B,).
+
+    It stands in for its ``TensorLoader`` in training (``len``, ``labels``, ``source``, ``copy``), and training
+    stages record ``max_shift`` with their checkpoints (``stages.base_meta``). A loader that carries a teacher's
+    logits is refused: they were computed on the images before the shift (the teacher must then run on every
+    batch, ``distillation_objective(..., teacher=)``).
+    """
 
     def __init__(self, loader: TensorLoader, max_shift: int = 2, seed: int = SEED):
+        if getattr(loader, "logits", None) is not None:
+            raise ValueError("loader carries teacher logits of the unshifted images; jitter the loader without them")
         self.loader, self.max_shift = loader, check_int(max_shift, "max_shift", 0, 8)
+        self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
+        self.labels, self.source = loader.labels, loader.source
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -117,6 +127,10 @@ class Jittered:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, labels in self.loader:
             yield jitter(images, self.max_shift, self.generator), labels
+
+    def copy(self) -> "Jittered":
+        """The same images, shifts and batches from the start, with newly seeded generators (``TensorLoader.copy``)."""
+        return Jittered(self.loader.copy(), self.max_shift, self.seed)
 
 
 def normalize(pixels: torch.Tensor) -> torch.Tensor:

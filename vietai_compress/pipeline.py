@@ -21,12 +21,12 @@ from .checkpoints import bits_label, run_name
 from .checks import check_int, check_real
 from .compression import model_size_report
 from .config import SEED, get_device, mode_name, seed_everything
-from .data import mnist_loaders
+from .data import Jittered, mnist_loaders
 from .fileio import atomic_write_text
 from .models import build_model, masked_layers
 from .pruning import keep_fractions
 from .quantization import bits_per_layer, check_bits
-from .recipe import BATCH_SIZE, BITS, SENSITIVITY, fine_tune_epochs, model_epochs
+from .recipe import BATCH_SIZE, BITS, SENSITIVITY, fine_tune_epochs, model_epochs, model_jitter
 from .stages import load_or_train_base_model, prune_and_retrain, share_and_fine_tune
 from .storage import load_compressed, save_compressed, size_report
 from .training import Batches, evaluate
@@ -51,6 +51,12 @@ class Settings:
     holdout: bool = True  # train on 55,000 images and measure every stage on the 5,000 held out too
     train_images: int | None = None  # only the first N training images (quick runs of notebook 09)
     epochs: int | None = None  # base training and retraining; None: the recipe's (``model_epochs``)
+    jitter: int | None = None  # pixels of random shift of the training images; None: the recipe's (``model_jitter``)
+
+    @property
+    def shift(self) -> int:
+        """The pixels of jitter this run trains with: ``jitter``, or the recipe's for the model (2 for LeNet-5)."""
+        return model_jitter(self.model) if self.jitter is None else self.jitter
 
     @property
     def folder(self) -> Path:
@@ -83,6 +89,8 @@ class Settings:
             self.train_images = check_int(self.train_images, "train_images", 1)
         if self.epochs is not None:
             self.epochs = check_int(self.epochs, "epochs", 1)
+        if self.jitter is not None:
+            self.jitter = check_int(self.jitter, "jitter", 0, 8)
         if self.fine_tune_epochs is not None:
             self.fine_tune_epochs = check_int(self.fine_tune_epochs, "fine_tune_epochs", 0)
         self.out = Path(self.out)
@@ -120,6 +128,8 @@ def run_pipeline(settings: Settings) -> dict:
     val_loader = loaders[1] if settings.holdout else None
     if settings.train_images is not None:
         train_loader = train_loader.subset(torch.arange(len(train_loader.labels)) < settings.train_images)
+    if settings.shift:
+        train_loader = Jittered(train_loader, settings.shift, seed=settings.seed)
     loaders = (train_loader, test_loader)
     epochs = settings.epochs or model_epochs(settings.model, quick, len(train_loader))
     stages: list[Stage] = []
@@ -170,7 +180,7 @@ def run_pipeline(settings: Settings) -> dict:
         stage.ratio = dense_bytes / stage.bytes
     results = {
         "requested": {**asdict(settings), "out": str(settings.out)},
-        "settings": {**asdict(settings), "out": str(settings.out), "epochs": epochs,
+        "settings": {**asdict(settings), "out": str(settings.out), "epochs": epochs, "jitter": settings.shift,
                      "fine_tune_epochs": ft_epochs, "data": train_loader.source, "train_images": len(train_loader.labels)},
         "stages": [asdict(stage) for stage in stages],
         "file": str(path), "file_bytes": path.stat().st_size, "dense_bytes": dense_bytes,
@@ -185,14 +195,16 @@ def run_pipeline(settings: Settings) -> dict:
 
 def load_or_run(settings: Settings) -> dict:
     """The results of ``run_pipeline(settings)``: read from ``<folder>/<stem>.json`` when an earlier run of
-    exactly these settings wrote it (and its compressed file is still there), otherwise run now."""
+    exactly these settings wrote it (and its compressed file is still there), otherwise run now. Results
+    written before jitter existed were trained on plain images (jitter 0)."""
     path = settings.folder / f"{settings.stem}.json"
     if path.is_file():
         results = json.loads(path.read_text())
         wanted = {**asdict(settings), "out": str(settings.out)}
         saved = results.get("requested", {})
+        same_jitter = results.get("settings", {}).get("jitter", 0) == settings.shift
         if all(saved.get(key) == value for key, value in wanted.items() if key not in ("progress", "reuse_base")) \
-                and Path(results["file"]).is_file():
+                and same_jitter and Path(results["file"]).is_file():
             return results
     return run_pipeline(settings)
 

@@ -32,11 +32,15 @@ Loaders = tuple[TensorLoader, TensorLoader]  # (train, evaluation): test, or val
 # ---------------------------------------------------------------- metadata, built in one place
 def base_meta(quick: bool, train_loader: Batches, model: str = "lenet300", epochs: int | None = None) -> dict:
     """What a base checkpoint records and is matched on: mode, epochs (default ``model_epochs``), data source
-    and number of training images (55,000 when the validation split is held out, 60,000 otherwise)."""
+    and number of training images (55,000 when the validation split is held out, 60,000 otherwise); and the
+    pixels of shift when ``train_loader`` jitters its images (``data.Jittered``, LeNet-5's recipe)."""
     epochs = model_epochs(model, quick, len(train_loader)) if epochs is None else epochs
-    images = len(train_loader.labels) if isinstance(train_loader, TensorLoader) else None
-    return {"mode": mode_name(quick), "epochs": epochs, "data": getattr(train_loader, "source", "tensors"),
+    images = len(train_loader.labels) if isinstance(train_loader, (TensorLoader, Jittered)) else None
+    meta = {"mode": mode_name(quick), "epochs": epochs, "data": getattr(train_loader, "source", "tensors"),
             "train_images": images}
+    if isinstance(train_loader, Jittered) and train_loader.max_shift > 0:  # recorded only then: plain images
+        meta["jitter"] = train_loader.max_shift  # keep the checkpoints written before jitter existed valid
+    return meta
 
 
 def retrained_meta(quick: bool, train_loader: Batches, s: float, rounds: int,
@@ -58,11 +62,14 @@ def shared_meta(quick: bool, train_loader: Batches, s: float, rounds: int, bits:
             "fine_tune_epochs": ft_epochs}
 
 
-def taught_by(teacher: nn.Module | None, train_loader: TensorLoader) -> tuple[Batches, LossFn]:
+def taught_by(teacher: nn.Module | None, train_loader: TensorLoader | Jittered) -> tuple[Batches, LossFn]:
     """The loader and loss of retraining and fine-tuning: the article's NLL, or with a ``teacher`` (the dense
-    base model) distillation at the recipe's T and alpha, its logits computed once (notebook 07)."""
+    base model) distillation at the recipe's T and alpha, its logits computed once (notebook 07), or on every
+    batch when the loader jitters its images."""
     if teacher is None:
         return train_loader, nll_loss
+    if isinstance(train_loader, Jittered):  # shifted images: the teacher runs on every batch
+        return train_loader, distillation_objective(DISTILL_T, DISTILL_ALPHA, teacher)
     return with_teacher_logits(train_loader, teacher), distillation_objective(DISTILL_T, DISTILL_ALPHA)
 
 
@@ -70,7 +77,7 @@ def taught_by(teacher: nn.Module | None, train_loader: TensorLoader) -> tuple[Ba
 def _own_copy(loader: Batches) -> Batches:
     """A copy of a ``TensorLoader`` with its own shuffling (``TensorLoader.copy``): what comes after a stage
     that may load its model from disk instead of training it then sees the same batches either way."""
-    return loader.copy() if isinstance(loader, TensorLoader) else loader
+    return loader.copy() if isinstance(loader, (TensorLoader, Jittered)) else loader
 
 
 def train_base(model: nn.Module, train_loader: Batches, quick: bool, device: Device = None, progress: bool = True,
