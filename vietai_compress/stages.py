@@ -38,8 +38,8 @@ def base_meta(quick: bool, train_loader: Batches, model: str = "lenet300", epoch
     images = len(train_loader.labels) if isinstance(train_loader, (TensorLoader, Jittered)) else None
     meta = {"mode": mode_name(quick), "epochs": epochs, "data": getattr(train_loader, "source", "tensors"),
             "train_images": images}
-    if isinstance(train_loader, Jittered) and train_loader.max_shift > 0:  # recorded only then: plain images
-        meta["jitter"] = train_loader.max_shift  # keep the checkpoints written before jitter existed valid
+    if isinstance(train_loader, Jittered) and train_loader.max_shift > 0:  # absent for plain images, so the
+        meta["jitter"] = train_loader.max_shift  # checkpoints written before jitter existed still match
     return meta
 
 
