@@ -25,4 +25,5 @@ def fake_data(monkeypatch):
 
     monkeypatch.setattr(vietai_compress.pipeline, "mnist_loaders", fake_loaders)
     monkeypatch.setattr(vietai_compress.data, "mnist_loaders", fake_loaders)
+    monkeypatch.setattr(vietai_compress.pipeline, "expected_source", lambda quick: loaders[0].source)
     return loaders

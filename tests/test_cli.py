@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 
+from helpers import write_fake_mnist
 from vietai_compress.cli import main
 from vietai_compress.pipeline import Settings, format_table
 from vietai_compress.recipe import LENET5_JITTER
@@ -99,12 +100,34 @@ def test_saved_lenet5_results_from_before_jitter_are_run_again(tmp_path, monkeyp
     settings.folder.mkdir(parents=True)
     compressed = settings.folder / f"{settings.stem}.vcz"
     compressed.write_bytes(b"")
-    saved = {"requested": {**asdict(settings), "out": str(tmp_path)}, "settings": {}, "file": str(compressed)}
+    saved = {"requested": {**asdict(settings), "out": str(tmp_path)}, "settings": {"data": "MNIST"},
+             "file": str(compressed)}
     (settings.folder / f"{settings.stem}.json").write_text(json.dumps(saved))
     monkeypatch.setattr(pipeline, "run_pipeline", lambda s: "ran again")
+    monkeypatch.setattr(pipeline, "expected_source", lambda quick: "MNIST")
     assert pipeline.load_or_run(settings) == "ran again"  # no jitter recorded: trained on plain images
     saved["settings"]["jitter"] = 2
     (settings.folder / f"{settings.stem}.json").write_text(json.dumps(saved))
+    assert pipeline.load_or_run(settings) == saved
+
+
+def test_saved_results_of_the_other_data_source_are_run_again(tmp_path, monkeypatch):
+    from dataclasses import asdict
+
+    import vietai_compress.pipeline as pipeline
+
+    settings = Settings(quick=True, out=tmp_path)
+    settings.folder.mkdir(parents=True)
+    compressed = settings.folder / f"{settings.stem}.vcz"
+    compressed.write_bytes(b"")
+    saved = {"requested": {**asdict(settings), "out": str(tmp_path)}, "settings": {"data": "MNIST", "jitter": 0},
+             "file": str(compressed)}
+    (settings.folder / f"{settings.stem}.json").write_text(json.dumps(saved))
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda s: "ran again")
+    monkeypatch.setenv("VIETAI_DATA", str(tmp_path / "no-mnist"))  # quick mode will fall back to the digits
+    assert pipeline.load_or_run(settings) == "ran again"
+    write_fake_mnist(tmp_path / "mnist")
+    monkeypatch.setenv("VIETAI_DATA", str(tmp_path / "mnist"))
     assert pipeline.load_or_run(settings) == saved
 
 

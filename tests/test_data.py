@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from helpers import write_fake_mnist
-from vietai_compress.data import (MNIST_MEAN, MNIST_STD, Jittered, TensorLoader, jitter, load_digits_as_mnist,
-                                  mnist_loaders, normalize, validation_size)
+from vietai_compress.data import (MNIST_MEAN, MNIST_STD, Jittered, TensorLoader, expected_source, jitter,
+                                  load_digits_as_mnist, mnist_loaders, mnist_on_disk, normalize, validation_size)
 
 
 def test_loader_visits_every_sample_once_per_epoch():
@@ -134,6 +134,13 @@ def test_jittered_copy_replays_the_same_shifts_and_batches_and_logits_are_refuse
     assert loader.source == "MNIST" and torch.equal(loader.labels, torch.arange(24)) and loader.copy().max_shift == 2
     with pytest.raises(ValueError, match="logits"):
         Jittered(TensorLoader(x, torch.arange(24), 8).with_logits(torch.randn(24, 10)))
+
+
+def test_expected_source_is_mnist_when_its_files_are_on_disk_and_digits_only_in_quick_mode(tmp_path):
+    assert not mnist_on_disk(tmp_path)
+    assert (expected_source(True, tmp_path), expected_source(False, tmp_path)) == ("digits", "MNIST")
+    write_fake_mnist(tmp_path)
+    assert mnist_on_disk(tmp_path) and expected_source(True, tmp_path) == "MNIST"
 
 
 def test_loader_with_logits_yields_them_and_subset_keeps_them_aligned():

@@ -199,6 +199,20 @@ def _load_images(root: Path, download: bool, quick: bool, seed: int) -> tuple[tu
     return arrays, "digits"
 
 
+def mnist_on_disk(root: str | Path | None = None) -> bool:
+    """True when the four MNIST files torchvision reads are under ``root/MNIST/raw/`` (default ``data_root()``)."""
+    from torchvision import datasets
+
+    raw = Path(root or data_root()) / "MNIST" / "raw"
+    return all((raw / Path(url).stem).is_file() for url, _ in datasets.MNIST.resources)  # name without .gz
+
+
+def expected_source(quick: bool, root: str | Path | None = None) -> str:
+    """The ``source`` ``mnist_loaders`` will give, without decoding anything: "MNIST" when it is on disk (or, in
+    full mode, must be downloaded), "digits" in quick mode otherwise (a download may still bring MNIST)."""
+    return "MNIST" if mnist_on_disk(root) or not quick else "digits"
+
+
 def mnist_loaders(batch_size: int = 128, root: str | Path | None = None, device: Device = None,
                   test_batch_size: int = 1000, download: bool = True, quick: bool | None = None,
                   seed: int = SEED, validation: bool = False) -> tuple[TensorLoader, ...]:

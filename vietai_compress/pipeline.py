@@ -21,7 +21,7 @@ from .checkpoints import bits_label, run_name
 from .checks import check_int, check_real
 from .compression import model_size_report
 from .config import SEED, get_device, mode_name, seed_everything
-from .data import Jittered, mnist_loaders
+from .data import Jittered, expected_source, mnist_loaders
 from .fileio import atomic_write_text
 from .models import build_model, masked_layers
 from .pruning import keep_fractions
@@ -195,16 +195,18 @@ def run_pipeline(settings: Settings) -> dict:
 
 def load_or_run(settings: Settings) -> dict:
     """The results of ``run_pipeline(settings)``: read from ``<folder>/<stem>.json`` when an earlier run of
-    exactly these settings wrote it (and its compressed file is still there), otherwise run now. Results
-    written before jitter existed were trained on plain images (jitter 0)."""
+    exactly these settings wrote it, on the data this run would read (``expected_source``: MNIST, or quick
+    mode's digits), and its compressed file is still there; otherwise run now. Results written before jitter
+    existed were trained on plain images (jitter 0)."""
     path = settings.folder / f"{settings.stem}.json"
     if path.is_file():
         results = json.loads(path.read_text())
         wanted = {**asdict(settings), "out": str(settings.out)}
         saved = results.get("requested", {})
-        same_jitter = results.get("settings", {}).get("jitter", 0) == settings.shift
+        done = results.get("settings", {})
+        same_data = done.get("jitter", 0) == settings.shift and done.get("data") == expected_source(settings.quick)
         if all(saved.get(key) == value for key, value in wanted.items() if key not in ("progress", "reuse_base")) \
-                and same_jitter and Path(results["file"]).is_file():
+                and same_data and Path(results["file"]).is_file():
             return results
     return run_pipeline(settings)
 
