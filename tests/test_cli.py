@@ -1,8 +1,10 @@
 import json
+from dataclasses import asdict
 
 import pytest
 import torch
 
+import vietai_compress.pipeline as pipeline
 from helpers import write_fake_mnist
 from vietai_compress.cli import main
 from vietai_compress.pipeline import Settings, format_table
@@ -91,38 +93,30 @@ def test_lenet5_trains_on_jittered_images_unless_told_and_lenet300_on_plain_ones
     assert (Settings(model="lenet5", jitter=0).shift, Settings(jitter=1).shift) == (0, 1)
 
 
-def test_saved_lenet5_results_from_before_jitter_are_run_again(tmp_path, monkeypatch):
-    from dataclasses import asdict
-
-    import vietai_compress.pipeline as pipeline
-
-    settings = Settings(model="lenet5", quick=True, out=tmp_path)
-    settings.folder.mkdir(parents=True)
+def save_results(settings: Settings, done: dict) -> dict:
+    """Write the JSON ``run_pipeline`` would leave for ``settings`` (with ``done`` as its resolved settings) and
+    an empty compressed file beside it; returns the JSON."""
+    settings.folder.mkdir(parents=True, exist_ok=True)
     compressed = settings.folder / f"{settings.stem}.vcz"
     compressed.write_bytes(b"")
-    saved = {"requested": {**asdict(settings), "out": str(tmp_path)}, "settings": {"data": "MNIST"},
-             "file": str(compressed)}
+    saved = {"requested": {**asdict(settings), "out": str(settings.out)}, "settings": done, "file": str(compressed)}
     (settings.folder / f"{settings.stem}.json").write_text(json.dumps(saved))
+    return saved
+
+
+def test_saved_lenet5_results_from_before_jitter_are_run_again(tmp_path, monkeypatch):
+    settings = Settings(model="lenet5", quick=True, out=tmp_path)
+    save_results(settings, {"data": "MNIST"})
     monkeypatch.setattr(pipeline, "run_pipeline", lambda s: "ran again")
     monkeypatch.setattr(pipeline, "expected_source", lambda quick: "MNIST")
     assert pipeline.load_or_run(settings) == "ran again"  # no jitter recorded: trained on plain images
-    saved["settings"]["jitter"] = 2
-    (settings.folder / f"{settings.stem}.json").write_text(json.dumps(saved))
+    saved = save_results(settings, {"data": "MNIST", "jitter": 2})
     assert pipeline.load_or_run(settings) == saved
 
 
 def test_saved_results_of_the_other_data_source_are_run_again(tmp_path, monkeypatch):
-    from dataclasses import asdict
-
-    import vietai_compress.pipeline as pipeline
-
     settings = Settings(quick=True, out=tmp_path)
-    settings.folder.mkdir(parents=True)
-    compressed = settings.folder / f"{settings.stem}.vcz"
-    compressed.write_bytes(b"")
-    saved = {"requested": {**asdict(settings), "out": str(tmp_path)}, "settings": {"data": "MNIST", "jitter": 0},
-             "file": str(compressed)}
-    (settings.folder / f"{settings.stem}.json").write_text(json.dumps(saved))
+    saved = save_results(settings, {"data": "MNIST", "jitter": 0})
     monkeypatch.setattr(pipeline, "run_pipeline", lambda s: "ran again")
     monkeypatch.setenv("VIETAI_DATA", str(tmp_path / "no-mnist"))  # quick mode will fall back to the digits
     assert pipeline.load_or_run(settings) == "ran again"

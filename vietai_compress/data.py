@@ -114,7 +114,7 @@ class Jittered:
     """
 
     def __init__(self, loader: TensorLoader, max_shift: int = 2, seed: int = SEED):
-        if getattr(loader, "logits", None) is not None:
+        if loader.logits is not None:
             raise ValueError("loader carries teacher logits of the unshifted images; jitter the loader without them")
         self.loader, self.max_shift = loader, check_int(max_shift, "max_shift", 0, 8)
         self.seed = seed
