@@ -53,6 +53,11 @@ def test_settings_folder_keeps_seeds_and_holdout_apart(tmp_path):
     assert Settings(out=tmp_path, quick=True).folder == tmp_path / "quick" / "seed42-holdout"
     assert Settings(out=tmp_path, quick=True, seed=43, holdout=False).folder == tmp_path / "quick" / "seed43-all"
     assert Settings(out=tmp_path, quick=False, seed=44).folder == tmp_path / "full" / "seed44-holdout"
+    assert Settings(out=tmp_path, model="lenet5").folder == tmp_path / "full" / "seed42-holdout-jitter2"
+    assert Settings(out=tmp_path, model="lenet5", jitter=0).folder == tmp_path / "full" / "seed42-holdout"
+    shrunk = Settings(out=tmp_path, jitter=1, train_images=500, epochs=3)
+    assert shrunk.folder == tmp_path / "full" / "seed42-holdout-jitter1-images500-epochs3"
+    assert Settings(fine_tune_epochs=0).stem == "lenet300_s2_b5_ft0" and Settings().stem == "lenet300_s2_b5"
     with pytest.raises(ValueError, match="seed"):
         Settings(seed=-1)
 

@@ -220,20 +220,29 @@ def test_epochs_can_be_overridden_and_a_base_of_other_training_images_is_not_use
     assert "Ignoring" in capsys.readouterr().out and read_checkpoint_meta(path)["train_images"] == 16
 
 
-def test_a_base_trained_on_jittered_images_records_the_shift_and_a_plain_one_is_not_used(tmp_path, capsys):
+def test_a_base_checkpoint_matches_only_a_request_for_the_same_jitter(tmp_path):
     from vietai_compress.data import Jittered
 
     path = tmp_path / "base.pt"
     train_loader, test_loader = fake_mnist_loaders(n=32)
-    load_or_train_base_model(quick=True, path=path, loaders=(train_loader, test_loader), device="cpu",
-                             progress=False, epochs=1)
-    assert "jitter" not in read_checkpoint_meta(path)  # plain images: the meta written before jitter existed
-    assert "jitter" not in stages.base_meta(True, Jittered(train_loader, max_shift=0), epochs=1)
-    shifted = (Jittered(train_loader, max_shift=2), test_loader)
-    load_or_train_base_model(quick=True, path=path, loaders=shifted, device="cpu", progress=False, epochs=1)
-    assert "Ignoring" in capsys.readouterr().out
-    meta = read_checkpoint_meta(path)
-    assert meta["jitter"] == 2 and meta["train_images"] == 32 and meta["data"] == train_loader.source
+    plain, shifted = (train_loader, test_loader), (Jittered(train_loader, max_shift=2), test_loader)
+
+    def loaded(loaders) -> bool:
+        """Ask for a base model; True when the checkpoint was loaded, False when it was trained (and rewritten)."""
+        before = path.stat().st_mtime_ns if path.exists() else None
+        load_or_train_base_model(quick=True, path=path, loaders=loaders, device="cpu", progress=False, epochs=1)
+        return path.stat().st_mtime_ns == before
+
+    assert not loaded(plain) and read_checkpoint_meta(path)["jitter"] == 0  # plain images: jitter 0 recorded
+    assert stages.base_meta(True, Jittered(train_loader, max_shift=0), epochs=1)["jitter"] == 0
+    assert not loaded(shifted) and read_checkpoint_meta(path)["jitter"] == 2  # the plain base is not used
+    assert loaded(shifted)
+    assert not loaded(plain)  # a jittered base is not used for plain images either
+    payload = torch.load(path, weights_only=True)
+    del payload["meta"]["jitter"]  # a checkpoint written before jitter existed was trained on plain images
+    torch.save(payload, path)
+    assert loaded(plain)
+    assert not loaded(shifted)
 
 
 def test_distilling_on_jittered_images_runs_the_teacher_on_every_shifted_batch():

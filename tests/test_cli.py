@@ -125,6 +125,24 @@ def test_saved_results_of_the_other_data_source_are_run_again(tmp_path, monkeypa
     assert pipeline.load_or_run(settings) == saved
 
 
+def test_runs_on_plain_and_on_jittered_images_never_share_a_file(tmp_path, fake_data):
+    def run(jitter: int) -> tuple[dict, dict]:
+        argv = ["run", "--quick", "--out", str(tmp_path), "--fine-tune-epochs", "1", "--no-progress"]
+        assert main(argv + ["--jitter", str(jitter)]) == 0
+        folder = tmp_path / "quick" / ("seed42-holdout" + (f"-jitter{jitter}" if jitter else ""))
+        files = {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix in (".pt", ".vcz")}
+        return json.loads((folder / "results.json").read_text()), files
+
+    plain, plain_files = run(0)
+    jittered, jittered_files = run(2)
+    again, again_files = run(0)
+    assert jittered["settings"]["jitter"] == 2 and plain["settings"]["jitter"] == again["settings"]["jitter"] == 0
+    assert jittered_files["lenet300_base.pt"] != plain_files["lenet300_base.pt"]  # another base model was trained
+    assert again["stages"] == plain["stages"]  # the third run reuses the plain base, not the jittered one
+    assert again_files == plain_files and set(jittered_files) == set(plain_files)  # both sets of files survive
+    assert run(2)[1] == jittered_files
+
+
 def test_python_dash_m_runs_the_same_command():
     import subprocess
     import sys
@@ -151,15 +169,15 @@ def test_run_in_rounds_ends_on_the_one_shot_sparsity(tmp_path, fake_data, capsys
     assert [s["stage"].split(" ")[0] for s in results["stages"]] == ["base", "pruned", "shared", "compressed"]
     assert results["stages"][1]["stage"] == "pruned (s = 2) + retrained, 3 rounds, CSR"
     assert results["stages"][1]["nonzeros"] == one_shot["stages"][1]["nonzeros"]
-    assert results["file"].endswith("lenet300_s2_r3_b5.vcz") and results["outputs_identical"]
+    assert results["file"].endswith("lenet300_s2_r3_b5_ft0.vcz") and results["outputs_identical"]
     assert (tmp_path / "quick" / "seed42-holdout" / "lenet300_s2_r3_retrained.pt").exists()
 
 
 def test_run_compresses_lenet5_end_to_end(tmp_path, fake_data, capsys):
     assert main(["run", "--quick", "--model", "lenet5", "--out", str(tmp_path), "--fine-tune-epochs", "1",
                  "--no-progress"]) == 0
-    results = json.loads((tmp_path / "quick" / "seed42-holdout" / "results.json").read_text())
-    assert results["file"].endswith("lenet5_s2_b5.vcz") and results["outputs_identical"]
+    results = json.loads((tmp_path / "quick" / "seed42-holdout-jitter2" / "results.json").read_text())
+    assert results["file"].endswith("lenet5_s2_b5_ft1.vcz") and results["outputs_identical"]
     assert results["dense_bytes"] == 1_724_320 and results["settings"]["jitter"] == 2
     assert [row["layer"] for row in results["size_report"]] == ["conv1", "conv2", "fc1", "fc2", "total"]
     capsys.readouterr()
@@ -174,7 +192,7 @@ def test_run_with_keep_fractions_and_bits_per_layer(tmp_path, fake_data, capsys)
     results = json.loads((tmp_path / "quick" / "seed42-holdout" / "results.json").read_text())
     assert results["stages"][1]["nonzeros"] == 9408 + 2400 + 300
     assert results["stages"][1]["stage"].startswith("pruned (keep fc1 4%, fc2 8%, fc3 30%) + retrained, 2 rounds")
-    assert results["file"].endswith("lenet300_keep-fc1-0.04-fc2-0.08-fc3-0.3_r2_b4-4-5.vcz")
+    assert results["file"].endswith("lenet300_keep-fc1-0.04-fc2-0.08-fc3-0.3_r2_b4-4-5_ft0.vcz")
     assert [row["weight_bits"] for row in results["size_report"][:3]] == [4, 4, 5]
     assert results["settings"]["keep"] == {"fc1": 0.04, "fc2": 0.08, "fc3": 0.3}
 
@@ -189,11 +207,11 @@ def test_run_with_distillation_retrains_and_fine_tunes_against_the_dense_model(t
     assert main(common) == 0 and main([*common, "--distill"]) == 0
     results = json.loads((tmp_path / "quick" / "seed42-holdout" / "results.json").read_text())
     name = "lenet300_keep-fc1-0.1-fc2-0.1-fc3-0.5"
-    assert results["settings"]["distill"] and results["file"].endswith(f"{name}_kd_b5.vcz")
+    assert results["settings"]["distill"] and results["file"].endswith(f"{name}_kd_b5_ft1.vcz")
     assert results["stages"][1]["stage"].endswith("+ retrained, distilled, CSR")
     assert results["outputs_identical"]
     folder = tmp_path / "quick" / "seed42-holdout"
-    for file in (f"{name}_kd_retrained.pt", f"{name}_kd_b5_shared.pt"):
+    for file in (f"{name}_kd_retrained.pt", f"{name}_kd_b5_ft1_shared.pt"):
         assert read_checkpoint_meta(folder / file)["distill"] == {"T": DISTILL_T, "alpha": DISTILL_ALPHA}
     plain, taught = LeNet300100(), LeNet300100()
     load_checkpoint(folder / f"{name}_retrained.pt", plain)

@@ -60,9 +60,14 @@ class Settings:
 
     @property
     def folder(self) -> Path:
-        """``out/<mode>/seed<N>-holdout`` (``-all`` when trained on all 60,000 images), so models trained on
-        other images or seeds never meet."""
-        return self.out / mode_name(self.quick) / f"seed{self.seed}-{'holdout' if self.holdout else 'all'}"
+        """``out/<mode>/seed<N>-holdout`` (``-all`` when trained on all 60,000 images), then what else changes
+        the training: ``-jitter<pixels>``, ``-images<N>``, ``-epochs<N>``. Models trained on other images,
+        shifts, epochs or seeds never share a file."""
+        parts = [f"seed{self.seed}", "holdout" if self.holdout else "all"]
+        parts += [f"jitter{self.shift}"] if self.shift else []
+        parts += [f"images{self.train_images}"] if self.train_images is not None else []
+        parts += [f"epochs{self.epochs}"] if self.epochs is not None else []
+        return self.out / mode_name(self.quick) / "-".join(parts)
 
     @property
     def name(self) -> str:
@@ -71,8 +76,10 @@ class Settings:
 
     @property
     def stem(self) -> str:
-        """The name of this setting's files, e.g. ``lenet300_s2_b5``: ``name`` plus the bits."""
-        return f"{self.name}_b{bits_label(self.bits)}"
+        """The name of this setting's files, e.g. ``lenet300_s2_b5``: ``name`` plus the bits, and ``_ft<N>``
+        when the epochs of centroid fine-tuning are not the recipe's."""
+        fine_tune = f"_ft{self.fine_tune_epochs}" if self.fine_tune_epochs is not None else ""
+        return f"{self.name}_b{bits_label(self.bits)}{fine_tune}"
 
     def __post_init__(self):
         self.sensitivity = check_real(self.sensitivity, "sensitivity", 0.0)

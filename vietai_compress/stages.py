@@ -33,14 +33,11 @@ Loaders = tuple[TensorLoader, TensorLoader]  # (train, evaluation): test, or val
 def base_meta(quick: bool, train_loader: Batches, model: str = "lenet300", epochs: int | None = None) -> dict:
     """What a base checkpoint records and is matched on: mode, epochs (default ``model_epochs``), data source
     and number of training images (55,000 when the validation split is held out, 60,000 otherwise); and the
-    pixels of shift when ``train_loader`` jitters its images (``data.Jittered``, LeNet-5's recipe)."""
+    pixels of shift of its images (``data.Jittered``, LeNet-5's recipe; 0 for plain images)."""
     epochs = model_epochs(model, quick, len(train_loader)) if epochs is None else epochs
     images = len(train_loader.labels) if isinstance(train_loader, (TensorLoader, Jittered)) else None
-    meta = {"mode": mode_name(quick), "epochs": epochs, "data": getattr(train_loader, "source", "tensors"),
-            "train_images": images}
-    if isinstance(train_loader, Jittered) and train_loader.max_shift > 0:  # absent for plain images, so the
-        meta["jitter"] = train_loader.max_shift  # checkpoints written before jitter existed still match
-    return meta
+    return {"mode": mode_name(quick), "epochs": epochs, "data": getattr(train_loader, "source", "tensors"),
+            "train_images": images, "jitter": train_loader.max_shift if isinstance(train_loader, Jittered) else 0}
 
 
 def retrained_meta(quick: bool, train_loader: Batches, s: float, rounds: int,
@@ -164,11 +161,16 @@ def share_and_fine_tune(model: nn.Module, train_loader: Batches, quick: bool, bi
 
 
 # ---------------------------------------------------------------- load what an earlier notebook saved, or run it
+# What a checkpoint written before a key existed was trained with: jitter came later, and before it every
+# model learned from plain images.
+META_DEFAULTS = {"jitter": 0}
+
+
 def _matches(path: Path, expected: dict) -> bool:
-    """True when a checkpoint exists and was written with the expected settings (mode, epochs, ...)."""
+    """True when a checkpoint exists and was written with the expected settings (mode, epochs, jitter, ...)."""
     if not path.is_file():
         return False
-    meta = read_checkpoint_meta(path)
+    meta = {**META_DEFAULTS, **read_checkpoint_meta(path)}
     if all(meta.get(key) == value for key, value in expected.items()):
         return True
     print(f"Ignoring {path}: written with {meta}, this run needs {expected}.")
