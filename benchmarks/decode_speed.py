@@ -20,7 +20,8 @@ import torch
 from vietai_compress.config import artifacts_dir
 from vietai_compress.models import build_model
 from vietai_compress.quantization import strip_sharing
-from vietai_compress.storage import load_compressed, read_compressed
+from vietai_compress.storage import load_compressed
+from vietai_compress.vcz import read_file
 
 
 def newest_file() -> Path | None:
@@ -48,7 +49,7 @@ def main() -> None:
     path = args.file or newest_file()
     if path is None:
         sys.exit("no compressed file found: run notebook 06 or `vietai-compress run` first")
-    model_name, _ = read_compressed(path)
+    model_name, _ = read_file(path)
 
     def decode():
         load_compressed(path, build_model(model_name))

@@ -269,3 +269,63 @@ def test_run_without_holdout_trains_on_every_image_in_its_own_folder(tmp_path, f
     assert not results["settings"]["holdout"]
     assert all(stage["val_accuracy"] is None for stage in results["stages"])
     assert "val acc" not in capsys.readouterr().out
+
+
+def test_predict_prints_each_image_with_its_digit_and_probability(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from test_runtime import compressed_file
+    from vietai_compress.images import read_digit
+    from vietai_compress.models import LeNet300100
+    from vietai_compress.runtime import load
+
+    path, _ = compressed_file(tmp_path, LeNet300100)
+    images = []
+    for i, width in enumerate((6, 12)):
+        images.append(tmp_path / f"d{i}.png")
+        Image.fromarray(np.pad(np.full((40, width), 255, np.uint8), 10)).save(images[-1])
+    assert main(["predict", str(path), *map(str, images)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    digits, probabilities = load(path).predict(np.stack([read_digit(p) for p in images]))
+    assert lines == [f"{p}: {d} ({100 * q:.1f}%)" for p, d, q in zip(images, digits, probabilities)]
+
+
+@pytest.mark.parametrize("bad", ["missing", "not-an-image", "corrupt-model"])
+def test_predict_with_a_bad_file_is_one_line_and_exit_1(tmp_path, capsys, bad):
+    from test_runtime import compressed_file
+    from vietai_compress.models import LeNet300100
+
+    path, _ = compressed_file(tmp_path, LeNet300100)
+    image = tmp_path / "x.png"
+    image.write_text("text, not pixels")
+    if bad == "missing":
+        image = tmp_path / "missing.png"
+    if bad == "corrupt-model":
+        data = bytearray(path.read_bytes())
+        data[40] ^= 0xFF
+        path.write_bytes(bytes(data))
+    assert main(["predict", str(path), str(image)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert {"missing": "image not found", "not-an-image": "not an image", "corrupt-model": "corrupt"}[bad] in err
+
+
+@pytest.mark.parametrize("int8", [None, "dynamic", "static"])
+def test_export_writes_an_onnx_file_that_onnx_runtime_runs(tmp_path, fake_data, capsys, int8):
+    import numpy as np
+
+    from test_runtime import compressed_file
+    from vietai_compress.deploy import onnx_log_probs, onnx_session
+    from vietai_compress.models import LeNet300100
+
+    path, decoded = compressed_file(tmp_path, LeNet300100)
+    assert main(["export", str(path), "--format", "onnx"] + (["--int8", int8] if int8 else [])) == 0
+    out = path.with_name(path.stem + (f"_int8_{int8}.onnx" if int8 else ".onnx"))
+    assert capsys.readouterr().out == f"{out}: {out.stat().st_size:,} bytes\n"
+    images = torch.randn(5, 1, 28, 28)
+    got = onnx_log_probs(onnx_session(out), images.numpy())
+    with torch.no_grad():
+        expected = decoded(images).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4 if int8 is None else 0.5)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".onnx") == [out.name]  # no file left behind

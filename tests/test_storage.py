@@ -11,8 +11,8 @@ from helpers import tiny_masked_mlp
 from vietai_compress.models import LeNet300100, MaskedConv2d, MaskedLinear
 from vietai_compress.pruning import prune_by_std
 from vietai_compress.quantization import SharedLinear, share_weights, weight_layers
-from vietai_compress.storage import (MAGIC, VERSION, gaps_to_positions, load_compressed, positions_to_gaps,
-                                     read_compressed, save_compressed, size_report)
+from vietai_compress.storage import load_compressed, save_compressed
+from vietai_compress.vcz import MAGIC, VERSION, gaps_to_positions, positions_to_gaps, read_file, size_report
 
 
 @pytest.mark.parametrize("gap_bits", [2, 5, 8])
@@ -69,7 +69,7 @@ def test_conv_layers_use_8_bit_gaps_and_linear_5(tmp_path):
     model = ConvNet()
     _shared(model)
     path = save_compressed(model, tmp_path / "m.vcz")
-    _, layers = read_compressed(path)
+    _, layers = read_file(path)
     assert [(s.kind, s.gap_bits) for s in layers] == [("conv", 8), ("linear", 5)]
 
 
@@ -79,7 +79,7 @@ def test_gap_bits_are_chosen_per_call_and_read_back(tmp_path, gap_bits, expected
     model = ConvNet()
     _shared(model)
     path = save_compressed(model, tmp_path / "m.vcz", gap_bits=gap_bits)
-    assert [s.gap_bits for s in read_compressed(path)[1]] == expected
+    assert [s.gap_bits for s in read_file(path)[1]] == expected
     fresh = ConvNet()
     load_compressed(path, fresh)
     x = torch.randn(2, 1, 8, 8)
@@ -264,7 +264,7 @@ def test_a_crafted_field_with_a_valid_checksum_is_a_value_error(tmp_path, field)
 
 def test_a_crafted_code_table_or_symbol_count_is_a_value_error(tmp_path):
     path = _saved(tmp_path)
-    _, layers = read_compressed(path)
+    _, layers = read_file(path)
     stream_start = _LAYER + 16 + 4 * (layers[0].k + 16)  # after the centroids and the 16 biases
     for offset, fmt, value, match in [(stream_start, "<B", 60, "code lengths"),  # a code longer than allowed
                                       (stream_start + 32, "<I", 10 ** 9, "cannot fit")]:  # symbols > bits
@@ -317,7 +317,7 @@ def test_a_grouped_strided_padded_conv_round_trips(tmp_path):
     load_compressed(path, fresh)
     x = torch.randn(3, 4, 8, 8)
     assert torch.equal(model(x), fresh(x))
-    assert read_compressed(path)[1][0].shape == (8, 2, 3, 3)  # (out, in / groups, kh, kw)
+    assert read_file(path)[1][0].shape == (8, 2, 3, 3)  # (out, in / groups, kh, kw)
 
 
 def test_lenet5_round_trips_with_8_bit_conv_gaps_and_per_layer_bits(tmp_path):
@@ -328,7 +328,7 @@ def test_lenet5_round_trips_with_8_bit_conv_gaps_and_per_layer_bits(tmp_path):
     prune_by_std(model, 1.0)
     share_weights(model, bits={"conv1": 8, "conv2": 8, "fc1": 5, "fc2": 5})
     path = save_compressed(model, tmp_path / "lenet5.vcz")
-    name, layers = read_compressed(path)
+    name, layers = read_file(path)
     assert name == "lenet5" and [(s.kind, s.gap_bits) for s in layers] == [("conv", 8), ("conv", 8),
                                                                              ("linear", 5), ("linear", 5)]
     assert size_report(path).dense_bytes == 1_724_320

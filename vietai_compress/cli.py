@@ -7,9 +7,12 @@
                         [--retrain-base]
     vietai-compress inspect FILE
     vietai-compress evaluate FILE
+    vietai-compress export FILE --format onnx [--int8 dynamic|static] [--out FILE.onnx]
+    vietai-compress predict FILE IMAGE [IMAGE ...]
 
 ``python -m vietai_compress`` does the same. Errors print one line and exit with status 1 (2 for
-bad arguments), without a traceback.
+bad arguments), without a traceback. ``inspect`` and ``predict`` run without PyTorch (numpy, scipy and
+Pillow only): this module imports torch only inside the commands that need it.
 """
 from __future__ import annotations
 
@@ -18,8 +21,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .config import SEED, is_quick
-from .recipe import PRESETS
+from .recipe import PRESETS, SEED
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,6 +67,17 @@ def _parser(preset: dict | None = None) -> argparse.ArgumentParser:
                        ("evaluate", "decode a compressed file and print its MNIST test accuracy")):
         command = commands.add_parser(name, help=text)
         command.add_argument("file", type=Path)
+    export = commands.add_parser("export", help="write a compressed file as an ONNX model (dead units removed)")
+    export.add_argument("file", type=Path)
+    export.add_argument("--format", choices=["onnx"], default="onnx", help="output format (default: onnx)")
+    export.add_argument("--int8", choices=["dynamic", "static"], default=None,
+                        help="quantize to int8 with ONNX Runtime: 'dynamic' (weights only) or 'static' (weights and "
+                             "activations, calibrated on 1,000 MNIST training images)")
+    export.add_argument("--out", type=Path, default=None, help="output file (default: FILE with .onnx, or _int8.onnx)")
+    predict = commands.add_parser("predict", help="read digit images (PNG, JPEG, ...) and print each digit and its "
+                                                  "probability; runs without PyTorch")
+    predict.add_argument("file", type=Path)
+    predict.add_argument("images", type=Path, nargs="+")
     return parser
 
 
@@ -100,6 +113,7 @@ def _int_or_per_layer(text: str) -> int | dict:
 
 
 def _run(args) -> None:
+    from .config import is_quick
     from .pipeline import Settings, format_table, run_pipeline
 
     settings = Settings(model=args.model, quick=is_quick() if args.quick is None else args.quick,
@@ -112,7 +126,7 @@ def _run(args) -> None:
 
 
 def _inspect(args) -> None:
-    from .storage import size_report
+    from .vcz import size_report
 
     print(size_report(args.file).table())
 
@@ -120,23 +134,56 @@ def _inspect(args) -> None:
 def _evaluate(args) -> None:
     from .config import get_device
     from .data import mnist_loaders
-    from .models import build_model
-    from .storage import load_compressed, read_compressed
+    from .storage import load_model
     from .training import evaluate
 
-    model_name, _ = read_compressed(args.file)
-    model = build_model(model_name)
-    load_compressed(args.file, model)
+    model_name, model = load_model(args.file)
     _, test_loader = mnist_loaders(device=get_device())
     result = evaluate(model, test_loader)
     print(f"{args.file}: {model_name}, test accuracy {result.accuracy:.2f}% "
           f"({result.correct}/{result.total} on {test_loader.source})")
 
 
+def _export(args) -> None:
+    import tempfile
+
+    from .deploy import export_onnx, quantize_dynamic, quantize_static, small_model
+    from .storage import load_model
+
+    model_name, model = load_model(args.file)
+    out = args.out or args.file.with_name(args.file.stem + (f"_int8_{args.int8}.onnx" if args.int8 else ".onnx"))
+    if not args.int8:
+        export_onnx(small_model(model, model_name), out)
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            fp32 = export_onnx(small_model(model, model_name), Path(folder) / "fp32.onnx")
+            if args.int8 == "dynamic":
+                quantize_dynamic(fp32, out)
+            else:
+                from .data import mnist_loaders
+
+                train_loader, _ = mnist_loaders()
+                quantize_static(fp32, out, train_loader.images[:1000].cpu().numpy())
+    print(f"{out}: {out.stat().st_size:,} bytes")
+
+
+def _predict(args) -> None:
+    import numpy as np
+
+    from .images import read_digit
+    from .runtime import load
+
+    runtime = load(args.file)
+    digits, probabilities = runtime.predict(np.stack([read_digit(path) for path in args.images]))
+    for path, digit, probability in zip(args.images, digits, probabilities):
+        print(f"{path}: {digit} ({100 * probability:.1f}%)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     try:
-        {"run": _run, "inspect": _inspect, "evaluate": _evaluate}[args.command](args)
+        {"run": _run, "inspect": _inspect, "evaluate": _evaluate, "export": _export,
+         "predict": _predict}[args.command](args)
     except (ValueError, TypeError, OSError, RuntimeError) as err:
         print(f"vietai-compress: error: {err}", file=sys.stderr)
         return 1

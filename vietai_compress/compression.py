@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from .checks import check_choice, check_real
 from .quantization import SHARED_LAYER_TYPES, weight_layers
+from .vcz import index_bits
 
 FLOAT_BITS = 32
 
@@ -27,11 +28,6 @@ def compression_rate(n: int, b: int, k: int) -> float:
     """
     n, b, k = (check_real(value, argument, 1.0) for value, argument in ((n, "n"), (b, "b"), (k, "k")))
     return n * b / (n * math.log2(k) + k * b)
-
-
-def index_bits(k: int) -> int:
-    """Bits of a fixed-width cluster index for k centroids: ceil(log2 k) (0 for k <= 1)."""
-    return math.ceil(math.log2(k)) if k > 1 else 0
 
 
 @dataclass

@@ -13,15 +13,20 @@ import numpy as np
 import torch
 
 from .checks import check_int
-
-SEED = 42
+from .recipe import SEED
 
 # Denormal floats (|x| < 1.2e-38) cost a CPU many times more than normal ones. Retraining a pruned model makes
 # them: a hidden unit whose outgoing weights are all pruned gets no gradient, so weight decay alone shrinks its
 # incoming weights and their Adam state into that range, and retraining ran 3x slower per batch
 # (benchmarks/train_speed.py). Flushing them to 0 changes no weight that matters. The setting is per thread and
 # PyTorch's worker threads copy it from the thread that starts them, so it is made here, at import, before any.
-torch.set_flush_denormal(True)
+def flush_denormals() -> None:
+    """Treat denormal floats as 0 on this thread (see above). Called at import, and again after anything that
+    resets the thread's floating-point flags (creating an ONNX Runtime session does: ``deploy.onnx_session``)."""
+    torch.set_flush_denormal(True)
+
+
+flush_denormals()
 
 Device = torch.device | str | None  # what every ``device=`` argument accepts (None: ``get_device()``)
 _PACKAGE_DIR = Path(__file__).resolve().parent

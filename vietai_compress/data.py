@@ -17,9 +17,7 @@ from torch.utils.data import TensorDataset
 
 from .checks import check_int
 from .config import SEED, Device, data_root, get_device, is_quick
-
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
+from .images import MNIST_MEAN, MNIST_STD
 MNIST_TRAIN_IMAGES = 60_000
 VALIDATION_IMAGES = 5_000  # the last 5,000 of MNIST's training images: where every setting is chosen
 

@@ -28,8 +28,9 @@ from .pruning import keep_fractions
 from .quantization import bits_per_layer, check_bits
 from .recipe import BATCH_SIZE, BITS, SENSITIVITY, fine_tune_epochs, model_epochs, model_jitter
 from .stages import load_or_train_base_model, prune_and_retrain, share_and_fine_tune
-from .storage import load_compressed, save_compressed, size_report
+from .storage import load_compressed, save_compressed
 from .training import Batches, evaluate
+from .vcz import size_report
 
 
 @dataclass
