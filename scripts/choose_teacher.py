@@ -11,7 +11,7 @@ for information, distils notebook 07's 800-800 student from it (T = 4, alpha = 0
 section 3 does first). The test set is not read.
 
 The rule, fixed before the runs: the dropout whose teacher makes the fewest validation errors (on a tie, the
-larger dropout, nearer Hinton et al.'s). Writes ``scripts/choose_teacher.json``; a test checks that
+larger dropout, nearer Hinton et al.'s). Writes ``vietai_compress/measured/choose_teacher.json``; a test checks that
 ``recipe.TEACHER_DROPOUT`` is its choice and notebook 07 prints its table. Full mode: about 9 minutes per
 dropout on 2 CPU cores.
 
@@ -23,6 +23,7 @@ import argparse
 import json
 from pathlib import Path
 
+from vietai_compress import measured
 from vietai_compress.config import get_device, is_quick, seed_everything
 from vietai_compress.data import mnist_loaders
 from vietai_compress.distillation import train_distilled, with_teacher_logits
@@ -34,7 +35,7 @@ from vietai_compress.training import evaluate, make_optimizer
 
 DROPOUTS = (0.5, 0.3, 0.2, 0.1)  # hidden-unit dropout of the teacher; 0.5 is Hinton et al. (2012)'s
 STUDENT_T, STUDENT_ALPHA = 4.0, 0.9  # notebook 07's first distilled 800-800 student
-OUTPUT = Path(__file__).with_name("choose_teacher.json")
+OUTPUT = measured.path("choose_teacher")
 
 
 def fewest_errors(val_errors: dict[float, int]) -> float:

@@ -6,7 +6,7 @@ import pytest
 
 import vietai_compress.pipeline
 from vietai_compress.beyond import ABLATION, Point, choose, relative_bound, run_point, summary
-from vietai_compress.config import repo_root
+from vietai_compress import measured
 from vietai_compress.pipeline import Settings
 from vietai_compress.recipe import PRESETS
 
@@ -88,8 +88,7 @@ def test_run_point_measures_the_file_and_a_second_call_reads_the_results(tmp_pat
 
 
 def test_the_best_preset_is_the_setting_the_script_chose_on_validation():
-    root = repo_root()
-    recorded = json.loads((root / "scripts" / "beyond_the_paper.json").read_text())
+    recorded = measured.load("beyond_the_paper")
     assert recorded["mode"] == "full" and recorded["bounds"] == [1.58, 1.65]
     options = dict(ABLATION)[recorded["chosen"]["1.65"]]
     assert Settings(**PRESETS["best"]) == Settings(holdout=True, **options)

@@ -215,11 +215,9 @@ def test_best_bias_shift_finds_the_correction_and_leaves_the_model_unchanged():
 
 
 def test_the_teachers_dropout_is_the_one_the_script_chose_on_validation():
-    import json
+    from vietai_compress import measured
 
-    from vietai_compress.config import repo_root
-
-    recorded = json.loads((repo_root() / "scripts" / "choose_teacher.json").read_text())
+    recorded = measured.load("choose_teacher")
     assert recorded["mode"] == "full" and recorded["validation_images"] == 5000
     errors = {row["dropout"]: row["teacher_val_errors"] for row in recorded["runs"]}
     assert 0.5 in errors  # Hinton et al. (2012)'s rate is among the candidates

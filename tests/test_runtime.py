@@ -73,8 +73,10 @@ def test_a_unit_that_only_fed_dead_units_is_removed_too():
     fc2 = Layer("fc2", np.array([[1, 0], [0, 0]], np.float32), np.zeros(2, np.float32), ("relu",))  # unit 1: no inputs
     fc3 = Layer("fc3", np.array([[0, 1]], np.float32), np.zeros(1, np.float32))  # reads only fc2's dead unit 1
     small, _ = remove_dead_units([fc1, fc2, fc3])
-    # fc2 unit 0 is read by nobody, fc2 unit 1 is the constant 0: nothing is left between fc1 and fc3
-    assert small[1].weight.shape[0] == 0 and small[0].weight.shape[0] == 0 and small[2].bias.tolist() == [0.0]
+    # fc2 unit 0 is read by nobody, fc2 unit 1 is the constant 0: nothing is left between fc1 and fc3 but one unit
+    # per layer that does nothing (no layer is empty)
+    assert [layer.weight.shape for layer in small] == [(1, 1), (1, 1), (1, 1)]
+    assert not any(layer.weight.any() for layer in small) and small[2].bias.tolist() == [0.0]
 
 
 def test_input_pixels_no_weight_reads_are_dropped(tmp_path):

@@ -326,3 +326,28 @@ def plot_ratio_vs_error(series: dict[str, Sequence[tuple[float, float]]],
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def plot_latency_vs_bytes(panels: dict[str, dict[str, tuple[float, float]]], reference: str | None = None,
+                          title: str = "Thời gian suy luận và số byte trên đĩa") -> Figure:
+    """One panel per batch size: each variant at (bytes on disk, p50 ms per call), both axes log (notebooks 10, 11).
+
+    ``panels``: ``{"batch 1": {variant label: (bytes, ms)}}``; the ``reference`` variant's time is a dotted line.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
+    for ax, (panel, points) in zip(axes[0], panels.items()):
+        for i, (label, (size, ms)) in enumerate(points.items()):
+            ax.scatter([size], [ms], s=50, marker="os^vD<>p*h"[i % 10], label=label, zorder=3)
+        if reference is not None:
+            ax.axhline(points[reference][1], color="gray", linestyle=":", linewidth=1, label=f"{reference} (mức tham chiếu)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("byte trên đĩa (thang log)")
+        ax.set_ylabel("thời gian mỗi lần gọi, trung vị (ms, thang log)")
+        ax.set_title(panel)
+        ax.grid(True, which="both", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return fig

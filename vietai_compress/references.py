@@ -61,3 +61,4 @@ ARTICLE_RESULTS = {
 # Deep Compression's LeNet-300-100 row of Table 1 and Table 2, as notebook 06 prints it (KB = 1,000 bytes).
 DEEP_COMPRESSION_LENET300_FILE = {"dense_kb": 1070, "compressed_kb": 27, "ratio": 40.0, "ratio_without_huffman": 32.0,
                                   "kept_percent": 8.0, "error": 1.58}
+

@@ -82,7 +82,8 @@ def remove_dead_units(layers: list[Layer]) -> tuple[list[Layer], np.ndarray | No
 
     A unit with no weights in gives a constant: the next layer's bias absorbs it (all of its kernel for a conv
     with no padding, all of its inputs after a flatten) and the unit goes. A unit with no weights out goes.
-    Repeats until nothing changes; the last layer keeps all its outputs. For a fully connected first layer it
+    Repeats until nothing changes; the last layer keeps all its outputs, and a layer whose units are all dead keeps
+    one that does nothing (no weights, bias 0), so that no layer is empty. For a fully connected first layer it
     also drops input features that no weight reads and returns their index (else None).
     Returns (smaller layers, kept input features (k,) or None); ``layers`` is not changed.
     """
@@ -102,16 +103,25 @@ def remove_dead_units(layers: list[Layer]) -> tuple[list[Layer], np.ndarray | No
                     following.bias += value * reads.reshape(len(reads), -1).sum(axis=1)
                     continue
                 keep.append(unit)
+            if not keep:  # every unit is dead: keep one that does nothing, so no layer is ever empty
+                keep = [_silence(layer, following, 0, spatial[i])]
             if len(keep) < layer.weight.shape[0]:
                 _keep_units(layer, following, np.array(keep, dtype=np.int64), spatial[i])
                 changed = True
     inputs = None
     if layers[0].kind == "linear":
-        inputs = np.flatnonzero(layers[0].weight.any(axis=0))
+        inputs = np.flatnonzero(layers[0].weight.any(axis=0)) if layers[0].weight.any() else np.zeros(1, np.int64)
         layers[0].weight = layers[0].weight[:, inputs]
     for layer in layers:
         layer.bias = layer.bias.astype(np.float32)
     return layers, inputs
+
+
+def _silence(layer: Layer, following: Layer, unit: int, spatial: int) -> int:
+    """Make ``unit`` of ``layer`` a unit that changes nothing: no weights in or out, bias 0. Returns it."""
+    layer.weight[unit], layer.bias[unit] = 0, 0
+    _inputs_of(following, unit, spatial)[...] = 0
+    return unit
 
 
 def _keep_units(layer: Layer, following: Layer, keep: np.ndarray, spatial: int) -> None:

@@ -1,0 +1,58 @@
+"""The timing helper and the variants of a compressed model the benchmark and notebook 10 measure."""
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from test_runtime import compressed_file
+from vietai_compress.models import LeNet300100
+from vietai_compress.speed import NAMES_VI, build_variants, floors, measure
+from vietai_compress.timing import compare, time_calls
+
+
+def test_compare_times_each_variant_and_orders_them_by_their_cost():
+    timings = compare({"short": lambda: time.sleep(0.0005), "long": lambda: time.sleep(0.002)}, seconds=0.2)
+    assert timings["short"].p50 < timings["long"].p50
+    for t in timings.values():
+        assert t.calls >= 5 and t.p50 <= t.p99
+    assert 0.0005 <= timings["short"].p50 and 0.002 <= timings["long"].p50
+    assert time_calls(lambda: None, seconds=0.05).per_second(256) > 256
+
+
+def test_compare_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="empty"):
+        compare({})
+    with pytest.raises(ValueError, match="seconds"):
+        compare({"f": lambda: None}, seconds=0)
+    with pytest.raises(TypeError, match="rounds"):
+        compare({"f": lambda: None}, rounds=1.5)
+
+
+def test_every_variant_gives_the_decoded_models_predictions(tmp_path):
+    path, decoded = compressed_file(tmp_path, LeNet300100)
+    dense = LeNet300100()
+    images = torch.randn(40, 1, 28, 28).numpy()
+    variants = build_variants(path, dense, images[:20], tmp_path / "files", threads=1)
+    assert list(variants) == list(NAMES_VI)
+    with torch.no_grad():
+        expected = decoded(torch.from_numpy(images)).numpy()
+        reference = dense(torch.from_numpy(images)).numpy()
+    np.testing.assert_allclose(variants["dense"].log_probs(images), reference, atol=1e-5)
+    for name in ("shared", "inference", "small", "onnx", "runtime"):
+        np.testing.assert_allclose(variants[name].log_probs(images), expected, atol=1e-4)
+    assert variants["runtime"].bytes == variants["shared"].bytes == path.stat().st_size  # the .vcz itself
+    assert variants["onnx_int8_dynamic"].bytes < variants["onnx"].bytes < variants["dense"].bytes
+
+
+def test_measure_gives_one_row_per_variant_and_batch_with_the_reference_at_1x(tmp_path):
+    path, _ = compressed_file(tmp_path, LeNet300100)
+    images = torch.randn(30, 1, 28, 28).numpy()
+    labels = np.arange(30) % 10
+    variants = build_variants(path, LeNet300100(), images[:10], tmp_path / "files", threads=1)
+    rows = measure({k: variants[k] for k in ("dense", "runtime")}, images, labels, batches=(1, 8), seconds=0.05)
+    assert [(r.name, r.batch) for r in rows] == [("dense", 1), ("runtime", 1), ("dense", 8), ("runtime", 8)]
+    assert all(r.speedup == 1.0 for r in rows if r.name == "dense")
+    runtime_accuracy = 100 * np.mean(variants["runtime"].log_probs(images).argmax(1) == labels)
+    assert rows[1].accuracy == pytest.approx(runtime_accuracy)
+    assert set(compare(floors(1, tmp_path), seconds=0.05)) == {"onnx_empty", "torch_empty"}
