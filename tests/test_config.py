@@ -57,5 +57,5 @@ def test_seed_everything_rejects_bad_seeds(seed, error):
 
 
 def test_mode_banner():
-    assert config.mode_banner(False, 100) == "Chế độ: FULL (100 epochs)"
+    assert config.mode_banner(False, 100) == "Chế độ: FULL (100 epoch)"
     assert config.mode_banner(True, 1) == "Chế độ: QUICK (1 epoch)"

@@ -63,6 +63,7 @@ class Point:
     test_error: float
     base_val_error: float  # the dense base model it was compressed from, on the same images
     base_test_error: float
+    seconds: float = 0.0  # what the run cost when it ran (``run_pipeline``), 0 for results saved without it
 
 
 def run_point(label: str, options: dict, seed: int = SEED, quick: bool = False, out: Path = Path("artifacts"),
@@ -76,13 +77,13 @@ def run_point(label: str, options: dict, seed: int = SEED, quick: bool = False, 
     base, final = results["stages"][0], results["stages"][-1]
     return Point(label, options, seed, results["file"], results["file_bytes"], final["ratio"],
                  round(100 - final["val_accuracy"], 2), round(100 - final["accuracy"], 2),
-                 round(100 - base["val_accuracy"], 2), round(100 - base["accuracy"], 2))
+                 round(100 - base["val_accuracy"], 2), round(100 - base["accuracy"], 2), results.get("seconds", 0.0))
 
 
 def run_ablation(quick: bool = False, out: Path = Path("artifacts"), seed: int = SEED, progress: bool = True,
-                 desc: str = "ablation", shrink: dict | None = None) -> list[Point]:
+                 desc: str = "các thiết lập", shrink: dict | None = None) -> list[Point]:
     """Every row of ``ABLATION`` on one seed (one shared base model), with one progress bar over the rows."""
-    rows = tqdm(ABLATION, desc=desc, disable=not progress)
+    rows = tqdm(ABLATION, desc=desc, disable=not progress, unit=" lần chạy")
     return [run_point(label, options, seed, quick, out, False, shrink) for label, options in rows]
 
 
@@ -117,11 +118,13 @@ def settings_to_repeat(chosen: Iterable[str]) -> list[str]:
 
 
 def over_seeds(label: str, seeds: Sequence[int] = SEEDS, quick: bool = False, out: Path = Path("artifacts"),
-               progress: bool = True, desc: str = "seeds", shrink: dict | None = None) -> list[Point]:
-    """The ablation row ``label`` run on each seed (base model and compression seeded together), one progress bar."""
-    options = dict(ABLATION)[label]
+               progress: bool = True, desc: str = "các seed", shrink: dict | None = None,
+               options: dict | None = None) -> list[Point]:
+    """The setting ``label`` (an ablation row, or any ``options``) run on each seed (base model and compression
+    seeded together), one progress bar."""
+    options = dict(ABLATION)[label] if options is None else options
     return [run_point(label, options, seed, quick, out, False, shrink)
-            for seed in tqdm(seeds, desc=desc, disable=not progress)]
+            for seed in tqdm(seeds, desc=desc, disable=not progress, unit=" lần chạy")]
 
 
 def summary(points: Sequence[Point]) -> dict:
@@ -138,12 +141,12 @@ JITTERS = (0, 1, 2, 3)  # pixels of random shift tried as an ingredient, on row 
 ROUND3_SEEDS = (SEED + 6, SEED + 7, SEED + 8)  # 48-50: seeds that no choice of rounds 1-3 has seen
 
 
-def jitter_scan(quick: bool = False, out: Path = Path("artifacts"), progress: bool = True, desc: str = "jitter",
+def jitter_scan(quick: bool = False, out: Path = Path("artifacts"), progress: bool = True, desc: str = "dịch ảnh",
                 shrink: dict | None = None) -> list[Point]:
     """Row 7's setting trained on images shifted by each of ``JITTERS`` pixels (seed 42), one point each."""
     label, options = ABLATION[-1]
     return [run_point(f"{label}, jitter {j}", {**options, "jitter": j}, SEED, quick, out, False, shrink)
-            for j in tqdm(JITTERS, desc=desc, disable=not progress)]
+            for j in tqdm(JITTERS, desc=desc, disable=not progress, unit=" lần chạy")]
 
 
 def choose_jitter(points: Sequence[Point]) -> int:
@@ -213,11 +216,11 @@ def round3_candidates(jitter: int) -> list[tuple[str, dict]]:
 
 
 def run_candidates(candidates: Sequence[tuple[str, dict]], seed: int = SEED, quick: bool = False,
-                   out: Path = Path("artifacts"), progress: bool = True, desc: str = "candidates",
+                   out: Path = Path("artifacts"), progress: bool = True, desc: str = "các ứng viên",
                    shrink: dict | None = None) -> list[Point]:
     """Every (label, options) candidate on one seed, one progress bar over them."""
     return [run_point(label, options, seed, quick, out, False, shrink)
-            for label, options in tqdm(candidates, desc=desc, disable=not progress)]
+            for label, options in tqdm(candidates, desc=desc, disable=not progress, unit=" lần chạy")]
 
 
 def plain(options: dict) -> dict:

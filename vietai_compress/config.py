@@ -91,6 +91,5 @@ def artifacts_dir(quick: bool | None = None) -> Path:
 
 
 def mode_banner(quick: bool, epochs: int) -> str:
-    """The banner printed by every config cell, e.g. ``Chế độ: FULL (100 epochs)``."""
-    unit = "epoch" if epochs == 1 else "epochs"
-    return f"Chế độ: {mode_name(quick).upper()} ({epochs} {unit})"
+    """The banner printed by every config cell, e.g. ``Chế độ: FULL (100 epoch)`` (Vietnamese nouns take no plural)."""
+    return f"Chế độ: {mode_name(quick).upper()} ({epochs} epoch)"

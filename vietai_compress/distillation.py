@@ -111,7 +111,7 @@ def distillation_objective(T: float, alpha: float, teacher: nn.Module | None = N
 
 def train_distilled(student: nn.Module, teacher: nn.Module | None, loader: Batches, optimizer: torch.optim.Optimizer,
                     epochs: int, T: float, alpha: float, device: Device = None, progress: bool = True,
-                    eval_loader: Batches | None = None, desc: str = "distillation",
+                    eval_loader: Batches | None = None, desc: str = "chưng cất",
                     cosine: bool = True) -> dict[str, list[float]]:
     """Train ``student`` on ``distillation_loss`` against a frozen ``teacher``: the package's ``train`` loop.
 
@@ -200,7 +200,7 @@ def hint_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, regres
 
 def train_hints(student: nn.Module, student_layer: str, teacher: nn.Module, teacher_layer: str,
                 regressor: nn.Module, loader: Batches, optimizer: torch.optim.Optimizer, epochs: int,
-                device: Device = None, progress: bool = True, desc: str = "hints") -> dict[str, list[float]]:
+                device: Device = None, progress: bool = True, desc: str = "gợi ý") -> dict[str, list[float]]:
     """FitNets' first stage: train the student up to ``student_layer`` (and the regressor) to match the
     output of the teacher's ``teacher_layer``, with the package's ``train`` loop.
 

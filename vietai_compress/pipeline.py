@@ -126,8 +126,9 @@ def run_pipeline(settings: Settings) -> dict:
     Returns the results: settings, one ``Stage`` per step (test accuracy, and validation accuracy with
     ``holdout``; nonzero weights, bytes, ratio to dense float32), the compressed file's path and the time
     it took to load and decode it. They are written to ``results.json`` (the last run) and to
-    ``<file stem>.json`` beside the compressed file.
+    ``<file stem>.json`` beside the compressed file, with the seconds the whole run took.
     """
+    started = time.perf_counter()
     quick, out = settings.quick, settings.folder
     device = get_device()
     seed_everything(settings.seed)
@@ -194,6 +195,7 @@ def run_pipeline(settings: Settings) -> dict:
         "file": str(path), "file_bytes": path.stat().st_size, "dense_bytes": dense_bytes,
         "decode_seconds": decode_seconds, "outputs_identical": identical,
         "size_report": size_report(path).rows(),
+        "seconds": time.perf_counter() - started,  # the whole run, base training included when it trained one
     }
     text = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
     atomic_write_text(path.with_suffix(".json"), text)

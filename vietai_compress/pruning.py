@@ -184,7 +184,7 @@ def prune_by_std_torch(model: nn.Module, s: float) -> dict[str, torch.Tensor]:
 
 
 def sensitivity_scan(model: nn.Module, loader: Batches, s_values: Iterable[float], device: Device = None,
-                     progress: bool = True, desc: str = "sensitivity") -> dict[str, list[float]]:
+                     progress: bool = True, desc: str = "độ nhạy") -> dict[str, list[float]]:
     """Accuracy (%) when each masked layer alone is pruned with each s, without retraining.
 
     ``model`` is not changed (every point prunes a copy). Returns ``{layer_name: [accuracy per s]}``.
@@ -192,7 +192,7 @@ def sensitivity_scan(model: nn.Module, loader: Batches, s_values: Iterable[float
     s_values = [check_real(s, "s_values", 0.0) for s in s_values]
     names = [name for name, _ in _require_masked_layers(model)]
     scan = {name: [] for name in names}
-    bar = tqdm(total=len(names) * len(s_values), desc=desc, disable=not progress)
+    bar = tqdm(total=len(names) * len(s_values), desc=desc, disable=not progress, unit=" lần đo")
     for name in names:
         for s in s_values:
             pruned = copy.deepcopy(model)
@@ -313,7 +313,7 @@ def keep_fractions(keep: Mapping[str, float], names: list[str]) -> dict[str, flo
 
 def prune_in_rounds(model: nn.Module, target: dict[str, int], rounds: int, loader: Batches, epochs: int,
                     device: Device = None, progress: bool = True, eval_loader: Batches | None = None,
-                    loss_fn: LossFn = nll_loss, desc: str = "round") -> list[PruningRound]:
+                    loss_fn: LossFn = nll_loss, desc: str = "vòng") -> list[PruningRound]:
     """Reach ``target`` weights per masked layer in ``rounds`` prune + retrain rounds (``round_counts``).
 
     The ``epochs`` of retraining are shared between the rounds (``split_epochs``), each with a fresh Adam.
@@ -335,7 +335,7 @@ def prune_in_rounds(model: nn.Module, target: dict[str, int], rounds: int, loade
 
 def prune_iteratively(model: nn.Module, s: float, rounds: int, loader: Batches, epochs: int,
                       device: Device = None, progress: bool = True,
-                      eval_loader: Batches | None = None, desc: str = "round") -> list[PruningRound]:
+                      eval_loader: Batches | None = None, desc: str = "vòng") -> list[PruningRound]:
     """Reach the sparsity of ``prune_by_std(model, s)`` in ``rounds`` prune + retrain rounds (notebook 03).
 
     Each layer ends with exactly as many weights as the one-shot rule keeps on the model given

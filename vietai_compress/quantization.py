@@ -299,7 +299,7 @@ def distinct_values(model: nn.Module) -> dict[str, int]:
 # ---------------------------------------------------------------- trained quantization
 def fine_tune_centroids(model: nn.Module, loader: Batches, epochs: int, lr: float = FINE_TUNE_LR,
                         device: Device = None, progress: bool = True, eval_loader: Batches | None = None,
-                        desc: str = "fine-tune centroids", loss_fn: LossFn = nll_loss) -> dict[str, list[float]]:
+                        desc: str = "tinh chỉnh tâm cụm", loss_fn: LossFn = nll_loss) -> dict[str, list[float]]:
     """Trained quantization (Deep Compression, Fig. 3): train the centroids, keep the assignments.
 
     A plain ``train`` call with a fresh Adam (constant lr, no weight decay) over the model's parameters:
@@ -316,7 +316,7 @@ def fine_tune_centroids(model: nn.Module, loader: Batches, epochs: int, lr: floa
 
 def sharing_sweep(model: nn.Module, bits_values: Iterable[int], train_loader: Batches, test_loader: Batches,
                   inits: Iterable[str] = (INIT,), fine_tune: int = 0, lr: float = FINE_TUNE_LR,
-                  device: Device = None, progress: bool = True, desc: str = "weight sharing") -> list[dict]:
+                  device: Device = None, progress: bool = True, desc: str = "chia sẻ trọng số") -> list[dict]:
     """Accuracy of weight sharing for every (init, bits), each on a fresh copy of ``model``.
 
     Returns one dict per run: ``{"init", "bits", "accuracy"}``, plus ``"fine_tuned"`` (accuracy after
@@ -325,7 +325,7 @@ def sharing_sweep(model: nn.Module, bits_values: Iterable[int], train_loader: Ba
     fine_tune = check_int(fine_tune, "fine_tune", 0)
     bits_values, inits = list(bits_values), list(inits)
     rows = []
-    bar = tqdm(total=len(inits) * len(bits_values), desc=desc, disable=not progress)
+    bar = tqdm(total=len(inits) * len(bits_values), desc=desc, disable=not progress, unit=" lần đo")
     for init in inits:
         for bits in bits_values:
             shared = copy.deepcopy(model)

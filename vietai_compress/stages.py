@@ -79,7 +79,7 @@ def _own_copy(loader: Batches) -> Batches:
 
 def train_base(model: nn.Module, train_loader: Batches, quick: bool, device: Device = None, progress: bool = True,
                eval_loader: Batches | None = None, path: str | Path | None = None,
-               desc: str = "base training", epochs: int | None = None) -> dict[str, list[float]]:
+               desc: str = "huấn luyện mô hình gốc", epochs: int | None = None) -> dict[str, list[float]]:
     """Train a fresh model with the article's recipe (Adam, lr 1e-3, weight decay 1e-4, cosine lr;
     100 epochs, 12 for LeNet-5, one MNIST epoch of steps in quick mode: ``model_epochs``). Notebook 01.
 
@@ -98,7 +98,7 @@ def train_base(model: nn.Module, train_loader: Batches, quick: bool, device: Dev
 
 def prune_and_retrain(model: nn.Module, train_loader: Batches, quick: bool, s: float = SENSITIVITY, rounds: int = 1,
                       device: Device = None, progress: bool = True, eval_loader: Batches | None = None,
-                      path: str | Path | None = None, desc: str = "retraining",
+                      path: str | Path | None = None, desc: str = "huấn luyện lại",
                       keep: Mapping[str, float] | None = None, teacher: nn.Module | None = None,
                       epochs: int | None = None) -> list[PruningRound]:
     """Prune with s x std and retrain with a fresh Adam for the recipe's epochs (``model_epochs``; notebook 03).
@@ -125,7 +125,8 @@ def prune_and_retrain(model: nn.Module, train_loader: Batches, quick: bool, s: f
         accuracy = history["eval_accuracy"][-1] if history["eval_accuracy"] else None
         result = [PruningRound(1, sum(target.values()), epochs, accuracy, history)]
     else:
-        result = prune_in_rounds(model, target, rounds, loader, epochs, device, progress, eval_loader, loss_fn)
+        result = prune_in_rounds(model, target, rounds, loader, epochs, device, progress, eval_loader, loss_fn,
+                                 desc=f"{desc}, vòng")
     if path is not None:
         save_checkpoint(model, path, **retrained_meta(quick, train_loader, s, rounds, keep, teacher is not None, name,
                                                       epochs))
@@ -245,7 +246,7 @@ def teacher_meta(quick: bool, train_loader: TensorLoader, epochs: int, dropout: 
 
 def load_or_train_teacher(train_loader: TensorLoader, quick: bool | None = None, epochs: int | None = None,
                           device: Device = None, progress: bool = True, path: str | Path | None = None,
-                          desc: str = "teacher", dropout: float = TEACHER_DROPOUT) -> nn.Module:
+                          desc: str = "mô hình thầy", dropout: float = TEACHER_DROPOUT) -> nn.Module:
     """Hinton et al.'s MNIST teacher (``hinton_teacher(dropout)``: 784-1200-1200-10) in eval mode: loaded
     from ``path`` (default ``teacher_checkpoint_path``: ``artifacts/<mode>/teacher_1200-1200_d<dropout>.pt``)
     when its ``teacher_meta`` matches, or trained on ``train_loader``'s images jittered by up to 2 pixels and

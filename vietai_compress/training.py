@@ -68,7 +68,7 @@ def nll_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> to
 
 def train(model: nn.Module, loader: Batches, optimizer: torch.optim.Optimizer, epochs: int,
           device: Device = None, progress: bool = True, remask: bool = True, eval_loader: Batches | None = None,
-          desc: str = "train", cosine: bool = True, loss_fn: LossFn = nll_loss) -> dict[str, list[float]]:
+          desc: str = "huấn luyện", cosine: bool = True, loss_fn: LossFn = nll_loss) -> dict[str, list[float]]:
     """Train ``model`` for ``epochs`` passes over ``loader`` and return its history.
 
     Batches: images (B, 1, 28, 28), labels (B,) and possibly more (a teacher's logits, notebook 07);
@@ -84,17 +84,17 @@ def train(model: nn.Module, loader: Batches, optimizer: torch.optim.Optimizer, e
     model.to(device)
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     history = {"loss": [], "eval_accuracy": []}
-    bar = tqdm(total=epochs * len(loader), desc=desc, disable=not progress, unit="batch")
+    bar = tqdm(total=epochs * len(loader), desc=desc, disable=not progress, unit=" lô")
     try:  # the lr is restored even when training is interrupted (Ctrl+C in a notebook)
         for epoch in range(epochs):
             if cosine:
                 for group, lr in zip(optimizer.param_groups, base_lrs):
                     group["lr"] = lr * cosine_factor(epoch, epochs)
             history["loss"].append(_train_epoch(model, loader, optimizer, device, remask, loss_fn, bar))
-            postfix = {"epoch": f"{epoch + 1}/{epochs}", "loss": f"{history['loss'][-1]:.4f}"}
+            postfix = {"epoch": f"{epoch + 1}/{epochs}", "mất mát": f"{history['loss'][-1]:.4f}"}
             if eval_loader is not None:
                 history["eval_accuracy"].append(evaluate(model, eval_loader, device).accuracy)
-                postfix["acc"] = f"{history['eval_accuracy'][-1]:.2f}%"
+                postfix["chính xác"] = f"{history['eval_accuracy'][-1]:.2f}%"
             bar.set_postfix(postfix)
     finally:
         bar.close()
