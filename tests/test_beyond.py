@@ -112,3 +112,35 @@ def test_settings_to_repeat_start_with_the_article_and_repeat_nothing():
     article, last = ABLATION[0][0], ABLATION[-1][0]
     assert settings_to_repeat([last, last]) == [article, last]
     assert settings_to_repeat([article]) == [article]
+
+
+def test_choose_for_ratio_takes_the_lowest_validation_error_among_files_small_enough():
+    from vietai_compress.beyond import choose_for_ratio
+
+    points = [point(79.9, 0.5, test_error=0.1), point(81, 1.1, test_error=9.0), point(100, 1.0, test_error=9.0),
+              point(120, 1.0)]
+    assert choose_for_ratio(points, 80).ratio == 120  # 1.0% twice: the tie goes to the smaller file
+    assert choose_for_ratio(points[:2], 80).ratio == 81  # the test error is never looked at
+    assert choose_for_ratio(points, 200) is None
+    with pytest.raises(ValueError, match="min_ratio"):
+        choose_for_ratio(points, 0.5)
+
+
+def test_choose_jitter_takes_the_lowest_validation_error_and_the_smaller_shift_on_a_tie():
+    from vietai_compress.beyond import choose_jitter
+
+    points = [Point(str(j), {"jitter": j}, 42, "f", 1, 80, e, 0, 0, 0) for j, e in [(0, 1.4), (1, 0.9), (2, 0.9)]]
+    assert choose_jitter(points) == 1
+    with pytest.raises(ValueError, match="points"):
+        choose_jitter([])
+
+
+def test_round3_and_lenet5_candidates_are_valid_settings_and_plain_drops_only_the_shift(tmp_path):
+    from vietai_compress.beyond import LENET5_CANDIDATES, describe, describe_vi, plain, round3_candidates
+
+    for label, options in round3_candidates(1) + LENET5_CANDIDATES:
+        assert label == describe(options) and "jitter" in label and "dịch" in describe_vi(options)
+        Settings(out=tmp_path, holdout=True, **options)  # every option is one the pipeline accepts
+        assert plain(options) == {**options, "jitter": 0}
+    assert all(o["model"] == "lenet5" and o["jitter"] == 2 for _, o in LENET5_CANDIDATES)
+    assert all(o["distill"] and o["jitter"] == 3 for _, o in round3_candidates(3))

@@ -329,3 +329,28 @@ def test_export_writes_an_onnx_file_that_onnx_runtime_runs(tmp_path, fake_data, 
         expected = decoded(images).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4 if int8 is None else 0.5)
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".onnx") == [out.name]  # no file left behind
+
+
+def test_run_with_units_prunes_whole_units_first_and_the_file_rebuilds_the_smaller_model(tmp_path, fake_data, capsys):
+    from vietai_compress.runtime import load
+    from vietai_compress.storage import load_model
+
+    assert main(["run", "--quick", "--model", "lenet5", "--units", "conv1=0.5,conv2=0.4,fc1=0.3", "--out",
+                 str(tmp_path), "--fine-tune-epochs", "1", "--no-progress", "--jitter", "0"]) == 0
+    results = json.loads((tmp_path / "quick" / "seed42-holdout" / "results.json").read_text())
+    assert [s["stage"].split(" ")[0] for s in results["stages"]] == ["base", "units", "pruned", "shared", "compressed"]
+    assert results["stages"][1]["nonzeros"] == 10 * 25 + 20 * 10 * 25 + 20 * 16 * 150 + 150 * 10
+    assert results["outputs_identical"] and results["file"].endswith("_ft1.vcz") and "units-conv1-0.5" in results["file"]
+    name, model = load_model(results["file"])
+    assert (name, model.conv1.out_channels, model.conv2.out_channels, model.fc1.out_features) == ("lenet5", 10, 20, 150)
+    assert [layer.weight.shape[0] for layer in load(results["file"]).layers][-1] == 10
+    capsys.readouterr()
+    assert main(["evaluate", results["file"]]) == 0 and f"{results['stages'][-1]['accuracy']:.2f}%" in capsys.readouterr().out
+
+
+def test_units_must_name_hidden_layers_with_fractions():
+    with pytest.raises(ValueError, match="output layer"):
+        Settings(model="lenet5", units={"fc2": 0.5})
+    with pytest.raises(ValueError, match="units"):
+        Settings(model="lenet5", units={"conv1": 0.0})
+    assert Settings(model="lenet5", units={"conv1": 0.5}).name == "lenet5_units-conv1-0.5_s2"

@@ -91,12 +91,15 @@ def shared_checkpoint_path(s: float = SENSITIVITY, bits: int | Mapping[str, int]
     return artifacts_dir(quick) / f"{run_name(model, s, rounds, keep, distill)}_b{bits_label(bits)}_shared.pt"
 
 
-def run_name(model: str, s: float, rounds: int, keep: Mapping[str, float] | None = None, distill: bool = False) -> str:
+def run_name(model: str, s: float, rounds: int, keep: Mapping[str, float] | None = None, distill: bool = False,
+             units: Mapping[str, float] | None = None) -> str:
     """The stem every file of one setting shares, e.g. ``lenet300_s2``, ``lenet300_s1.75_r3`` or, with
     per-layer keep fractions, ``lenet300_keep-fc1-0.04-fc2-0.08-fc3-0.3_r5``; ``_kd`` when the dense
-    model taught the retraining (knowledge distillation, notebook 07)."""
+    model taught the retraining (knowledge distillation, notebook 07); ``units-conv1-0.5-...`` first when whole
+    units were pruned before the weights (structured pruning, notebook 11)."""
     pruning = f"s{s:g}" if keep is None else "keep-" + "-".join(f"{name}-{f:g}" for name, f in keep.items())
-    return f"{model}_{pruning}" + (f"_r{rounds}" if rounds > 1 else "") + ("_kd" if distill else "")
+    structured = "units-" + "-".join(f"{name}-{f:g}" for name, f in units.items()) + "_" if units else ""
+    return f"{model}_{structured}{pruning}" + (f"_r{rounds}" if rounds > 1 else "") + ("_kd" if distill else "")
 
 
 def bits_label(bits: int | Mapping[str, int]) -> str:

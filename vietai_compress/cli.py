@@ -1,6 +1,6 @@
 """The ``vietai-compress`` command: run the pipeline, inspect a compressed file, evaluate it.
 
-    vietai-compress run [--preset article|best] [--model lenet300|lenet5] [--quick]
+    vietai-compress run [--preset NAME] [--model lenet300|lenet5] [--quick] [--units conv1=0.5,...]
                         [--sensitivity 2 | --keep fc1=0.04,...] [--rounds 1] [--bits 5 | --bits fc1=4,fc2=4,fc3=5]
                         [--fine-tune-epochs 5] [--distill] [--jitter 2] [--seed 42] [--no-holdout]
                         [--out artifacts/]
@@ -43,6 +43,9 @@ def _parser(preset: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--sensitivity", type=float, default=2.0, help="pruning threshold = s x std (default: 2)")
     run.add_argument("--keep", type=_per_layer(float), default=None, metavar="fc1=0.04,fc2=0.08,...",
                      help="fraction of the weights each layer keeps, instead of --sensitivity")
+    run.add_argument("--units", type=_per_layer(float), default=None, metavar="conv1=0.5,conv2=0.5,...",
+                     help="structured pruning first: the fraction of the units (hidden units, conv filters) each "
+                          "named hidden layer keeps, ranked by L1 norm, then retraining (notebook 11)")
     run.add_argument("--rounds", type=int, default=1,
                      help="prune + retrain in this many rounds, same final sparsity and epochs (default: 1)")
     run.add_argument("--bits", type=_int_or_per_layer, default=5, metavar="5 | fc1=4,fc2=4,...",
@@ -120,7 +123,7 @@ def _run(args) -> None:
                         sensitivity=args.sensitivity, rounds=args.rounds, bits=args.bits, keep=args.keep,
                         fine_tune_epochs=args.fine_tune_epochs, distill=args.distill, out=args.out,
                         reuse_base=not args.retrain_base, progress=not args.no_progress, seed=args.seed,
-                        holdout=args.holdout, jitter=args.jitter)
+                        holdout=args.holdout, jitter=args.jitter, units=args.units)
     results = run_pipeline(settings)
     print(format_table(results))
 

@@ -56,14 +56,16 @@ class LeNet300100(nn.Module):
     Input (batch, 1, 28, 28) or (batch, 784); output (batch, 10) log-probabilities.
     266,200 weights + 410 biases = 266,610 parameters (1,066,440 bytes as float32).
     ``mask=False`` builds the same network from plain ``nn.Linear`` (used with ``torch.nn.utils.prune``).
+    ``widths`` = (fc1, fc2) hidden units, (300, 100) by default; fewer after structured pruning (notebook 11).
     """
 
-    def __init__(self, mask: bool = True):
+    def __init__(self, mask: bool = True, widths: tuple[int, int] = (300, 100)):
         super().__init__()
         linear = MaskedLinear if mask else nn.Linear
-        self.fc1 = linear(784, 300)
-        self.fc2 = linear(300, 100)
-        self.fc3 = linear(100, 10)
+        hidden1, hidden2 = (check_int(w, "widths", 1) for w in widths)
+        self.fc1 = linear(784, hidden1)
+        self.fc2 = linear(hidden1, hidden2)
+        self.fc3 = linear(hidden2, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, 1, 28, 28) or (batch, 784) -> (batch, 10) log-probabilities."""
@@ -113,14 +115,17 @@ class LeNet5(nn.Module):
 
     Input (batch, 1, 28, 28); output (batch, 10) log-probabilities.
     430,500 weights + 580 biases = 431,080 parameters (1,724,320 bytes as float32).
+    ``widths`` = (conv1 filters, conv2 filters, fc1 units), (20, 50, 500) by default; fewer after structured
+    pruning (notebook 11).
     """
 
-    def __init__(self):
+    def __init__(self, widths: tuple[int, int, int] = (20, 50, 500)):
         super().__init__()
-        self.conv1 = MaskedConv2d(1, 20, 5)
-        self.conv2 = MaskedConv2d(20, 50, 5)
-        self.fc1 = MaskedLinear(800, 500)
-        self.fc2 = MaskedLinear(500, 10)
+        filters1, filters2, hidden = (check_int(w, "widths", 1) for w in widths)
+        self.conv1 = MaskedConv2d(1, filters1, 5)
+        self.conv2 = MaskedConv2d(filters1, filters2, 5)
+        self.fc1 = MaskedLinear(filters2 * 4 * 4, hidden)
+        self.fc2 = MaskedLinear(hidden, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, 1, 28, 28) -> (batch, 10) log-probabilities."""
@@ -141,6 +146,16 @@ def model_name(model: nn.Module) -> str:
     return next((name for name, cls in MODELS.items() if type(model) is cls), "lenet300")
 
 
-def build_model(name: str) -> nn.Module:
-    """A fresh model by its registry name (``"lenet300"``, ``"lenet5"``), as used by the command line."""
-    return MODELS[check_choice(name, "model", sorted(MODELS))]()
+def build_model(name: str, widths: tuple[int, ...] | None = None) -> nn.Module:
+    """A fresh model by its registry name (``"lenet300"``, ``"lenet5"``), as used by the command line; ``widths``
+    (the output units of every layer but the last) for a structurally pruned one."""
+    cls = MODELS[check_choice(name, "model", sorted(MODELS))]
+    return cls() if widths is None else cls(widths=tuple(widths))
+
+
+def widths(model: nn.Module) -> tuple[int, ...]:
+    """The output units of every weight layer (masked, or shared: ``quantization``) but the last: what
+    ``build_model`` needs to rebuild ``model``."""
+    shapes = [getattr(m, "weight_shape", None) or tuple(m.weight.shape) for m in model.modules()
+              if isinstance(m, MASKED_LAYER_TYPES) or hasattr(m, "weight_shape")]
+    return tuple(shape[0] for shape in shapes)[:-1]

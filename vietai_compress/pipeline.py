@@ -23,11 +23,12 @@ from .compression import model_size_report
 from .config import SEED, get_device, mode_name, seed_everything
 from .data import Jittered, expected_source, mnist_loaders
 from .fileio import atomic_write_text
-from .models import build_model, masked_layers
+from .models import build_model, masked_layers, widths
 from .pruning import keep_fractions
+from .structured import keep_label, unit_fractions
 from .quantization import bits_per_layer, check_bits
 from .recipe import BATCH_SIZE, BITS, SENSITIVITY, fine_tune_epochs, model_epochs, model_jitter
-from .stages import load_or_train_base_model, prune_and_retrain, share_and_fine_tune
+from .stages import load_or_train_base_model, prune_and_retrain, prune_units_and_retrain, share_and_fine_tune
 from .storage import load_compressed, save_compressed
 from .training import Batches, evaluate
 from .vcz import size_report
@@ -53,6 +54,7 @@ class Settings:
     train_images: int | None = None  # only the first N training images (quick runs of notebook 09)
     epochs: int | None = None  # base training and retraining; None: the recipe's (``model_epochs``)
     jitter: int | None = None  # pixels of random shift of the training images; None: the recipe's (``model_jitter``)
+    units: dict[str, float] | None = None  # fraction of the units each layer keeps before weight pruning (notebook 11)
 
     @property
     def shift(self) -> int:
@@ -73,7 +75,7 @@ class Settings:
     @property
     def name(self) -> str:
         """The name of the pruning and retraining, e.g. ``lenet300_s2`` (``run_name``)."""
-        return run_name(self.model, self.sensitivity, self.rounds, self.keep, self.distill)
+        return run_name(self.model, self.sensitivity, self.rounds, self.keep, self.distill, self.units)
 
     @property
     def stem(self) -> str:
@@ -91,6 +93,8 @@ class Settings:
             self.bits = check_bits(self.bits)
         if self.keep is not None:
             self.keep = keep_fractions(self.keep, names)
+        if self.units is not None:
+            self.units = unit_fractions(self.units, names)
         self.rounds = check_int(self.rounds, "rounds", 1)
         self.seed = check_int(self.seed, "seed", 0)
         if self.train_images is not None:
@@ -158,6 +162,11 @@ def run_pipeline(settings: Settings) -> dict:
 
     s, rounds, bits, keep = settings.sensitivity, settings.rounds, settings.bits, settings.keep
     teacher = copy.deepcopy(model).eval() if settings.distill else None
+    if settings.units:
+        prune_units_and_retrain(model, train_loader, quick, settings.units, device, settings.progress,
+                                path=out / f"{settings.name}_units.pt", teacher=teacher, epochs=epochs)
+        record(f"units kept ({keep_label(settings.units)}) + retrained, dense", model,
+               model_size_report(model).total_bytes("dense"))
     prune_and_retrain(model, train_loader, quick, s, rounds, device, settings.progress,
                       path=out / f"{settings.name}_retrained.pt", keep=keep, teacher=teacher, epochs=epochs)
     in_rounds = f", {rounds} rounds" if rounds > 1 else ""
@@ -176,7 +185,7 @@ def run_pipeline(settings: Settings) -> dict:
 
     path = save_compressed(model, out / f"{settings.stem}.vcz")
     start = time.perf_counter()
-    decoded = build_model(settings.model)
+    decoded = build_model(settings.model, widths(model))
     load_compressed(path, decoded)
     decode_seconds = time.perf_counter() - start
     decoded.to(device)

@@ -133,6 +133,26 @@ def prune_and_retrain(model: nn.Module, train_loader: Batches, quick: bool, s: f
     return result
 
 
+def prune_units_and_retrain(model: nn.Module, train_loader: Batches, quick: bool, units: Mapping[str, float],
+                            device: Device = None, progress: bool = True, path: str | Path | None = None,
+                            teacher: nn.Module | None = None, epochs: int | None = None,
+                            desc: str = "huấn luyện lại sau khi bỏ nơ-ron") -> dict[str, list[float]]:
+    """Structured pruning (notebook 11): keep the fraction ``units[name]`` of each named layer's units, ranked by
+    L1 norm (``structured.prune_units``; the model shrinks in place), then retrain with a fresh Adam for the
+    recipe's epochs (or ``epochs``), distilled from ``teacher`` when given. Saves the model and ``base_meta`` plus
+    the unit fractions to ``path`` when given. Returns the training history."""
+    from .structured import prune_units
+
+    name = model_name(model)
+    epochs = model_epochs(name, quick, len(train_loader)) if epochs is None else check_int(epochs, "epochs", 1)
+    prune_units(model, units)
+    loader, loss_fn = taught_by(teacher, train_loader)
+    history = train(model, loader, make_optimizer(model), epochs, device, progress, desc=desc, loss_fn=loss_fn)
+    if path is not None:
+        save_checkpoint(model, path, **base_meta(quick, train_loader, name, epochs), units=dict(units))
+    return history
+
+
 def share_and_fine_tune(model: nn.Module, train_loader: Batches, quick: bool, bits: int | Mapping[str, int] = BITS,
                         ft_epochs: int | None = None, device: Device = None, progress: bool = True,
                         eval_loader: Batches | None = None, path: str | Path | None = None,

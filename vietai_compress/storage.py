@@ -117,9 +117,9 @@ def load_model(path: str | Path, training: bool = False) -> tuple[str, nn.Module
     By default in its inference form (``deploy.inference_form``: plain layers whose weights are built once);
     ``training=True`` keeps the shared layers, whose centroids can be fine-tuned.
     """
-    model_name, _ = read_file(path)
+    model_name, records = read_file(path)
     if model_name not in MODELS:
         raise ValueError(f"{path} holds a {model_name!r} model; registered models are {sorted(MODELS)}")
-    model = build_model(model_name)
+    model = build_model(model_name, tuple(r.shape[0] for r in records)[:-1])  # widths: structured pruning
     load_compressed(path, model)
     return model_name, model if training else inference_form(model)

@@ -90,6 +90,17 @@ def prune_units(model: nn.Module, keep: Mapping[str, float], p: int = 1) -> dict
     return {name: layers[name].weight.shape[0] for name in keep}
 
 
+def unit_fractions(units: Mapping[str, float], names: list[str]) -> dict[str, float]:
+    """``units`` checked against a model's masked layers ``names``: it names hidden layers only (never the last,
+    whose units are the classes), each with a fraction in (0, 1]."""
+    hidden = names[:-1]
+    unknown = sorted(set(units) - set(hidden))
+    if unknown:
+        raise ValueError(f"units must name hidden layers among {hidden} (not the output layer), got {unknown}")
+    return {name: check_real(units[name], f"units[{name!r}]", 0.0, 1.0, low_open=True) for name in hidden
+            if name in units}
+
+
 def macs_per_image(model: nn.Module) -> int:
     """Multiply-accumulates of one image through the model's conv and linear layers (``compression.layer_costs``)."""
     from .compression import layer_costs
