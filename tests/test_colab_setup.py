@@ -56,3 +56,27 @@ def test_when_the_install_fails_the_reader_gets_vietnamese_guidance_and_a_clean_
     assert "Không cài được gói vietai_compress" in done.stdout
     assert ".zip" in done.stdout and "drive.mount" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_no_notebook_reads_a_file_that_only_the_repository_holds():
+    # pip install git+... brings the package, not scripts/ or the repository root: measurements ship in the package
+    for path in NOTEBOOKS:
+        code = "".join("".join(c["source"]) for c in json.loads(path.read_text(encoding="utf-8"))["cells"]
+                       if c["cell_type"] == "code")
+        assert "repo_root" not in code and '"scripts"' not in code, path.name
+
+
+@pytest.mark.skipif(subprocess.run(["git", "-C", str(ROOT), "rev-parse"], capture_output=True).returncode != 0,
+                    reason="needs a git checkout to install from")
+def test_an_installed_package_without_the_repository_finds_every_measurement(tmp_path):
+    target = tmp_path / "site"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                          "--target", str(target), f"git+file://{ROOT}"], capture_output=True, text=True, timeout=300)
+    assert pip.returncode == 0, pip.stderr
+    script = ("import vietai_compress, vietai_compress.measured as m\n"
+              "assert vietai_compress.__file__.startswith(sys.argv[1]), vietai_compress.__file__\n"
+              "for name in ('beyond_the_paper', 'choose_teacher'):\n"
+              "    assert m.load(name), name\n")
+    done = subprocess.run([sys.executable, "-S", "-c", "import sys\n" + script, str(target)], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(target)}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
