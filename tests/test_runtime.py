@@ -4,12 +4,13 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.sparse
 import torch
 
 from vietai_compress.models import LeNet5, LeNet300100, masked_layers
 from vietai_compress.pruning import prune_by_std
 from vietai_compress.quantization import share_weights
-from vietai_compress.runtime import Layer, load, read_layers, remove_dead_units
+from vietai_compress.runtime import SPARSE_BELOW, Layer, load, read_layers, remove_dead_units
 from vietai_compress.storage import load_compressed, save_compressed
 from vietai_compress.vcz import read_file
 
@@ -47,6 +48,23 @@ def test_the_runtime_gives_the_decoded_models_log_probabilities(tmp_path, cls):
     np.testing.assert_allclose(probabilities, np.exp(expected.max(axis=1)), rtol=1e-4)
     units = masked_layers(cls())[0][1].weight.shape[0]
     assert runtime.layers[0].weight.shape[0] <= units - 5  # the 5 units with no weights in are gone
+
+
+def test_a_layer_runs_as_csr_below_the_crossover_density_and_dense_above_it(tmp_path):
+    torch.manual_seed(0)
+    model = LeNet300100()
+    prune_by_std(model, 1.5)  # every layer about 13% nonzero
+    with torch.no_grad():  # fc2 about 2%
+        model.fc2.mask *= (torch.rand_like(model.fc2.mask) < 0.15).float()
+        model.fc2.weight *= model.fc2.mask
+    share_weights(model, 4)
+    runtime = load(save_compressed(model, tmp_path / "model.vcz"))
+    density = [np.count_nonzero(layer.weight) / layer.weight.size for layer in runtime.layers]
+    kinds = [scipy.sparse.issparse(matrix) for matrix in runtime.matrices]
+    assert kinds == [d < SPARSE_BELOW for d in density] and any(kinds) and not all(kinds)
+    images = torch.randn(7, 1, 28, 28)
+    with torch.no_grad():
+        np.testing.assert_allclose(runtime.log_probs(images.numpy()), model.eval()(images).numpy(), atol=1e-4)
 
 
 def test_read_layers_rebuilds_every_weight_from_positions_and_centroids(tmp_path):

@@ -3,9 +3,10 @@
 ``load(path)`` reads the file itself (``vcz``), rebuilds each layer's weight once from its positions and
 centroids, and removes the units that cannot change the output (``remove_dead_units``): a hidden unit or a
 conv channel with no weights in is a constant, folded into the next layer's bias; one with no weights out is
-dropped. Fully connected layers then run as scipy CSR matrices, conv layers as im2col + a dense matrix product
-(what measured fastest on a 2-core CPU: ``benchmarks/inference_speed.py``). ``predict_images`` reads digit
-pictures with Pillow (``images``).
+dropped. Each layer then runs in the form that measured fastest on a 2-core CPU: a fully connected layer as a
+scipy CSR matrix when fewer than ``SPARSE_BELOW`` of its weights are nonzero, else as a dense numpy matrix
+(``benchmarks/sparse_crossover.py``); a conv layer as im2col + a dense matrix product. ``images.read_digit``
+reads digit pictures with Pillow.
 
 This module must not import torch (a test checks it in a fresh interpreter), nor anything that does.
 """
@@ -25,6 +26,10 @@ ARCHITECTURES = {
     "lenet5": (("conv1", "maxpool"), ("conv2", "maxpool", "flatten"), ("fc1", "relu"), ("fc2",)),
 }
 CONV_INPUT = (1, 28, 28)  # LeNet-5 reads (channels, height, width) images
+# A fully connected layer with fewer nonzero weights than this fraction runs as CSR, else dense: the crossover
+# that benchmarks/sparse_crossover.py measured on a 2-core CPU (between 5% and 10% nonzero for 131x469 to 500x800,
+# at batch 1 and 256).
+SPARSE_BELOW = 0.08
 
 
 @dataclass
@@ -156,15 +161,15 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 class Runtime:
     """A decoded model, ready to run: ``runtime.log_probs(images)`` and ``runtime.predict(images)``.
 
-    Fully connected layers are CSR matrices (out, in) applied to activations kept as (features, batch); conv
-    layers keep their images as (batch, height, width, channels) and multiply patches by a dense (C*k*k, out)
-    matrix. Built by ``load``.
+    Fully connected layers are (out, in) matrices, CSR or dense (``SPARSE_BELOW``), applied to activations kept
+    as (features, batch); conv layers keep their images as (batch, height, width, channels) and multiply patches
+    by a dense (C*k*k, out) matrix. Built by ``load``.
     """
 
     model_name: str
     layers: list[Layer]
     inputs: np.ndarray | None  # input features the first fully connected layer reads
-    matrices: list = field(init=False)  # one per layer: a CSR matrix (linear) or a dense (C*k*k, out) array (conv)
+    matrices: list = field(init=False)  # per layer: (out, in) CSR or dense (linear), or dense (C*k*k, out) (conv)
 
     def __post_init__(self):
         self.matrices = [self._matrix(i, layer) for i, layer in enumerate(self.layers)]
@@ -176,7 +181,9 @@ class Runtime:
         if i > 0 and self.layers[i - 1].kind == "conv":  # torch flattens (C, H, W); these images are (H, W, C)
             channels = self.layers[i - 1].weight.shape[0]
             weight = weight.reshape(len(weight), channels, -1).transpose(0, 2, 1).reshape(len(weight), -1)
-        return scipy.sparse.csr_matrix(weight)
+        if np.count_nonzero(weight) < SPARSE_BELOW * weight.size:
+            return scipy.sparse.csr_matrix(weight)
+        return np.ascontiguousarray(weight)
 
     @property
     def nonzeros(self) -> int:
