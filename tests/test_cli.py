@@ -1,5 +1,6 @@
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 import torch
@@ -123,6 +124,17 @@ def test_saved_results_of_the_other_data_source_are_run_again(tmp_path, monkeypa
     write_fake_mnist(tmp_path / "mnist")
     monkeypatch.setenv("VIETAI_DATA", str(tmp_path / "mnist"))
     assert pipeline.load_or_run(settings) == saved
+
+
+def test_saved_results_are_found_whether_the_output_folder_is_named_relative_or_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    saved = save_results(Settings(quick=True, out=Path("artifacts")), {"data": "MNIST", "jitter": 0})
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda s: "ran again")
+    monkeypatch.setattr(pipeline, "expected_source", lambda quick: "MNIST")
+    monkeypatch.chdir(tmp_path.parent)
+    found = pipeline.load_or_run(Settings(quick=True, out=tmp_path / "artifacts"))
+    assert found == {**saved, "file": str(tmp_path / "artifacts" / "quick" / "seed42-holdout" / "lenet300_s2_b5.vcz")}
+    assert Path(found["file"]).is_file()
 
 
 def test_runs_on_plain_and_on_jittered_images_never_share_a_file(tmp_path, fake_data):

@@ -215,18 +215,20 @@ def run_pipeline(settings: Settings) -> dict:
 def load_or_run(settings: Settings) -> dict:
     """The results of ``run_pipeline(settings)``: read from ``<folder>/<stem>.json`` when an earlier run of
     exactly these settings wrote it, on the data this run would read (``expected_source``: MNIST, or quick
-    mode's digits), and its compressed file is still there; otherwise run now. Results written before jitter
-    existed were trained on plain images (jitter 0)."""
+    mode's digits), and its compressed file is still beside it; otherwise run now. The output folder may be
+    named differently (relative or absolute): the results are found in it, and their ``file`` points there.
+    Results written before jitter existed were trained on plain images (jitter 0)."""
     path = settings.folder / f"{settings.stem}.json"
     if path.is_file():
         results = json.loads(path.read_text())
-        wanted = {**asdict(settings), "out": str(settings.out)}
+        wanted = asdict(settings)
         saved = results.get("requested", {})
         done = results.get("settings", {})
         same_data = done.get("jitter", 0) == settings.shift and done.get("data") == expected_source(settings.quick)
-        if all(saved.get(key) == value for key, value in wanted.items() if key not in ("progress", "reuse_base")) \
-                and same_data and Path(results["file"]).is_file():
-            return results
+        compressed = settings.folder / Path(results["file"]).name
+        if all(saved.get(key) == value for key, value in wanted.items() if key not in ("out", "progress", "reuse_base")) \
+                and same_data and compressed.is_file():
+            return {**results, "file": str(compressed)}
     return run_pipeline(settings)
 
 
