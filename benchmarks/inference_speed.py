@@ -1,6 +1,6 @@
 """Inference speed of every form of a compressed model, against dense PyTorch eager, side by side in one process.
 
-    VIETAI_DATA=../shared/data python benchmarks/inference_speed.py [--threads 2] [--seconds 1] [--json FILE]
+    VIETAI_DATA=../shared/data python benchmarks/inference_speed.py [--threads 1] [--seconds 1] [--json FILE]
 
 Two files, each run through the pipeline first when it is not saved yet (``load_or_run``; full mode):
 LeNet-300-100 as ``vietai-compress run`` makes it (the article's recipe) and LeNet-5 with notebook 08's setting
@@ -8,8 +8,13 @@ B (``vietai-compress run --preset lenet5-b``). For each: the variants of ``vieta
 PyTorch eager, the reference; the decoded model with shared layers and in its inference form; dead units
 removed; ONNX Runtime fp32, int8 dynamic and int8 static; the torch-free runtime reading the file), at batch 1
 and 256: p50 and p99 ms per call, images per second, the ratio to dense eager at p50, bytes on disk and test
-accuracy. Then the floor: an empty ONNX Runtime call and a no-op PyTorch call. About 4 minutes when the
+accuracy. Then the floor: an empty ONNX Runtime call and a no-op PyTorch call. About 6 minutes when the
 files are saved.
+
+One thread by default, for PyTorch and ONNX Runtime alike. On the 2-core machine these figures were measured on,
+two threads per call made the same variant run up to 2x slower in one process than in the next (at batch 256,
+ONNX Runtime took 0.28 or 0.58 ms for LeNet-300-100, depending on whether the scheduler put its two threads on
+one core); one thread gave the same figures run after run. ``--threads 2`` measures the other setting.
 """
 from __future__ import annotations
 
@@ -55,7 +60,7 @@ def table(title: str, rows) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2, help="PyTorch and ONNX Runtime threads (default: 2)")
+    parser.add_argument("--threads", type=int, default=1, help="PyTorch and ONNX Runtime threads (default: 1)")
     parser.add_argument("--seconds", type=float, default=1.0, help="time spent on each variant and batch size")
     parser.add_argument("--json", type=Path, default=None, help="also write every row to this file")
     args = parser.parse_args()

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 import numpy as np
 import torch
 
@@ -328,6 +329,23 @@ def plot_ratio_vs_error(series: dict[str, Sequence[tuple[float, float]]],
     return fig
 
 
+def _kilobytes(size: float, _position=None) -> str:
+    """A tick of a bytes axis in KB (1 KB = 1,000 bytes, as everywhere in the series): ``20 KB``, ``1.000 KB``."""
+    return f"{size / 1000:,.0f} KB".replace(",", ".")
+
+
+def _milliseconds(ms: float, _position=None) -> str:
+    return f"{ms:g}"
+
+
+def _only_2_and_5(format_tick):
+    """A minor-tick formatter of a log axis that labels only the ticks 2 and 5 times a power of ten."""
+    def label(value: float, position=None) -> str:
+        leading = round(value / 10 ** np.floor(np.log10(value)))
+        return format_tick(value) if leading in (2, 5) else ""
+    return FuncFormatter(label)
+
+
 def plot_latency_vs_bytes(panels: dict[str, dict[str, tuple[float, float]]], reference: str | None = None,
                           title: str = "Thời gian suy luận và số byte trên đĩa") -> Figure:
     """One panel per batch size: each variant at (bytes on disk, p50 ms per call), both axes log (notebooks 10, 11).
@@ -339,10 +357,14 @@ def plot_latency_vs_bytes(panels: dict[str, dict[str, tuple[float, float]]], ref
         for i, (label, (size, ms)) in enumerate(points.items()):
             ax.scatter([size], [ms], s=50, marker="os^vD<>p*h"[i % 10], label=label, zorder=3)
         if reference is not None:
-            ax.axhline(points[reference][1], color="gray", linestyle=":", linewidth=1, label=f"{reference} (mức tham chiếu)")
+            ax.axhline(points[reference][1], color="gray", linestyle=":", linewidth=1, label="thời gian của tham chiếu")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("byte trên đĩa (thang log)")
+        ax.xaxis.set_major_formatter(FuncFormatter(_kilobytes))
+        ax.xaxis.set_minor_formatter(_only_2_and_5(_kilobytes))
+        ax.yaxis.set_major_formatter(FuncFormatter(_milliseconds))
+        ax.yaxis.set_minor_formatter(_only_2_and_5(_milliseconds))
+        ax.set_xlabel("kích thước trên đĩa (KB, thang log)")
         ax.set_ylabel("thời gian mỗi lần gọi, trung vị (ms, thang log)")
         ax.set_title(panel)
         ax.grid(True, which="both", alpha=0.3)

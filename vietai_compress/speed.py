@@ -151,7 +151,8 @@ def measure(variants: dict[str, Variant], images: np.ndarray, labels: np.ndarray
     rows = []
     for batch in batches:
         inputs = {name: v.prepare(images[:batch]) for name, v in variants.items()}
-        timings = compare({name: (lambda v=v, x=inputs[name]: v.call(x)) for name, v in variants.items()}, seconds)
+        timings = compare({name: (lambda v=v, x=inputs[name]: v.call(x)) for name, v in variants.items()}, seconds,
+                          rounds=20)
         for name, v in variants.items():
             rows.append(Row(name, batch, timings[name], timings[reference].p50 / timings[name].p50, v.bytes,
                             accuracy[name]))
