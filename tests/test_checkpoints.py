@@ -266,3 +266,17 @@ def test_training_a_base_model_leaves_the_callers_shuffling_alone(tmp_path):
     load_or_train_base_model(quick=True, path=tmp_path / "b.pt", loaders=loaders, device="cpu", progress=False,
                              epochs=2)
     assert [y.tolist() for _, y in loaders[0]] == first_order  # as if the model had been loaded from disk
+
+
+def test_a_structurally_pruned_model_loads_back_with_its_own_widths(tmp_path):
+    from vietai_compress.checkpoints import load_checkpoint_model
+    from vietai_compress.models import LeNet5
+    from vietai_compress.structured import prune_units
+
+    torch.manual_seed(0)
+    model = LeNet5()
+    prune_units(model, {"conv1": 0.5, "fc1": 0.3})
+    loaded = load_checkpoint_model(save_checkpoint(model, tmp_path / "smaller.pt"), "lenet5")
+    assert (loaded.conv1.weight.shape[0], loaded.fc1.weight.shape[0]) == (10, 150)
+    x = torch.randn(3, 1, 28, 28)
+    assert torch.equal(loaded(x), model(x))

@@ -7,8 +7,8 @@ import torch.nn as nn
 
 from helpers import blob_loaders, tiny_masked_mlp
 from vietai_compress.linear_quant import (IntegerLinear, QParams, calibrate, dequantize, fake_quantize,
-                                          fake_quantized, fixed_point, int_range, qparams, quantize, requantize,
-                                          strip_fake_quantization, tensor_qparams)
+                                          fake_quantized, fixed_point, int_range, kmeans_vs_linear, qparams, quantize,
+                                          requantize, strip_fake_quantization, tensor_qparams)
 from vietai_compress.training import make_optimizer, train
 
 
@@ -116,3 +116,26 @@ def test_qat_trains_through_the_rounding_and_stripping_leaves_few_values_and_zer
     assert torch.all(weight[:, :2] == 0)
     assert all(row.unique().numel() <= 2 ** 3 for row in weight)
     assert math.isfinite(float(weight.sum()))
+
+
+def test_weight_only_fake_quantization_needs_no_ranges_and_full_quantization_does():
+    model = tiny_masked_mlp()
+    x = torch.randn(5, 4)
+    with torch.no_grad():
+        weight_only = fake_quantized(model, None, 8, weight_only=True)
+        assert (weight_only(x) - model(x)).abs().max() < 0.05
+    with pytest.raises(ValueError, match="ranges"):
+        fake_quantized(model, None, 8)
+
+
+def test_kmeans_against_linear_gives_four_points_per_bit_width_and_leaves_the_model_alone():
+    torch.manual_seed(0)
+    train_loader, test_loader = blob_loaders()
+    model = tiny_masked_mlp()
+    train(model, train_loader, make_optimizer(model, lr=0.02), 20, "cpu", progress=False)
+    before = [p.detach().clone() for p in model.parameters()]
+    points = kmeans_vs_linear(model, train_loader, test_loader, bits=(8, 2), epochs=1, device="cpu", progress=False)
+    assert [(p.method, p.bits, p.fine_tuned) for p in points] == [
+        (method, bits, tuned) for bits in (8, 2) for method in ("k-means", "linear") for tuned in (False, True)]
+    assert all(p.val_accuracy > 90 for p in points if p.bits == 8)  # 256 levels lose nothing on blobs
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

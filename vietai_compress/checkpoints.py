@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from .config import artifacts_dir
 from .fileio import atomic_write
+from .models import build_model
 from .quantization import share_like_state_dict
 from .recipe import BITS, SENSITIVITY, TEACHER_DROPOUT
 
@@ -32,6 +33,16 @@ def save_checkpoint(model: nn.Module, path: str | Path, optimizer: torch.optim.O
     if optimizer is not None:
         payload["optimizer"] = optimizer.state_dict()
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_checkpoint_model(path: str | Path, name: str) -> nn.Module:
+    """A model of the registry ``name`` (``"lenet5"``, ...) built with the widths its checkpoint's weights have (a
+    structurally pruned model is smaller: notebook 11), with the checkpoint loaded."""
+    state = _load_payload(path)["state_dict"]
+    units = [tensor.shape[0] for key, tensor in state.items() if key.endswith(".weight")]
+    model = build_model(name, tuple(units[:-1]))
+    load_checkpoint(path, model)
+    return model
 
 
 def read_checkpoint_meta(path: str | Path) -> dict:

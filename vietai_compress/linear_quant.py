@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from .checks import check_int
 from .training import Batches
@@ -212,14 +213,17 @@ class FakeQuantized(nn.Module):
         return F.linear(x, weight, self.layer.bias)
 
 
-def fake_quantized(model: nn.Module, ranges: dict[str, tuple[float, float]], bits: int = 8,
+def fake_quantized(model: nn.Module, ranges: dict[str, tuple[float, float]] | None, bits: int = 8,
                    weight_only: bool = False) -> nn.Module:
     """A copy of ``model`` whose weight layers are ``FakeQuantized`` with ``bits``: weights per output channel and
-    (unless ``weight_only``) their inputs per tensor with the calibrated ``ranges``. Evaluate it for PTQ; train
-    it (``training.train``) for QAT, then ``strip_fake_quantization`` to get the weights back."""
+    (unless ``weight_only``) their inputs per tensor with the calibrated ``ranges`` (None with ``weight_only``).
+    Evaluate it for PTQ; train it (``training.train``) for QAT, then ``strip_fake_quantization`` to get the
+    weights back."""
+    if ranges is None and not weight_only:
+        raise ValueError("ranges are needed to quantize activations: calibrate(model, loader), or weight_only=True")
     quantized = copy.deepcopy(model)
     for name, layer in weight_modules(quantized):
-        low, high = ranges[name]
+        low, high = ranges[name] if ranges is not None else (0.0, 0.0)
         parent, _, child = name.rpartition(".")
         setattr(quantized.get_submodule(parent), child,
                 FakeQuantized(layer, qparams(torch.tensor(low), torch.tensor(high), bits), bits, weight_only))
@@ -237,3 +241,41 @@ def strip_fake_quantization(model: nn.Module) -> nn.Module:
             setattr(model.get_submodule(parent), child, module.layer)
     return model
 
+
+
+# ---------------------------------------------------------------- k-means against linear, bit by bit
+@dataclass
+class BitsPoint:
+    """Validation accuracy (%) of a pruned model whose weights are quantized to ``bits`` by ``method``
+    (``"k-means"``: Deep Compression's shared weights, one codebook per layer; ``"linear"``: uniform levels,
+    symmetric per output channel), before or after ``fine_tuned`` (centroids, or QAT)."""
+
+    method: str
+    bits: int
+    fine_tuned: bool
+    val_accuracy: float
+
+
+def kmeans_vs_linear(pruned: nn.Module, train_loader: Batches, val_loader: Batches,
+                     bits: tuple[int, ...] = (8, 5, 4, 3, 2), epochs: int = 1, device=None,
+                     progress: bool = True) -> list[BitsPoint]:
+    """Quantize the weights of ``pruned`` (masked layers; activations stay float) both ways at each ``bits`` and
+    read the validation accuracy, then fine-tune each for ``epochs`` with the same optimizer (Adam at the
+    centroid fine-tuning's lr, no weight decay, constant lr): the centroids for k-means, the weights through
+    ``fake_quantize`` (QAT) for linear. Pruned weights stay 0 in both. ``pruned`` is not changed (notebook 11)."""
+    from .quantization import FINE_TUNE_LR, fine_tune_centroids, share_weights
+    from .training import evaluate, make_optimizer, train
+
+    points = []
+    for b in tqdm(bits, desc="k-means và tuyến tính", disable=not progress, unit=" mức bit"):
+        kmeans = copy.deepcopy(pruned)
+        share_weights(kmeans, b)
+        points.append(BitsPoint("k-means", b, False, evaluate(kmeans, val_loader, device).accuracy))
+        fine_tune_centroids(kmeans, train_loader, epochs, device=device, progress=False)
+        points.append(BitsPoint("k-means", b, True, evaluate(kmeans, val_loader, device).accuracy))
+        linear = fake_quantized(pruned, None, b, weight_only=True)
+        points.append(BitsPoint("linear", b, False, evaluate(linear, val_loader, device).accuracy))
+        train(linear, train_loader, make_optimizer(linear, lr=FINE_TUNE_LR, weight_decay=0.0), epochs, device,
+              progress=False, cosine=False)
+        points.append(BitsPoint("linear", b, True, evaluate(linear, val_loader, device).accuracy))
+    return points

@@ -373,3 +373,37 @@ def plot_latency_vs_bytes(panels: dict[str, dict[str, tuple[float, float]]], ref
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
+
+
+def plot_latency_map(panels: dict[str, list[tuple[str, str, float, float]]],
+                     title: str = "Mọi cách chạy của mọi mô hình: thời gian và kích thước") -> Figure:
+    """One panel per batch size holding every (model, way of running it, bytes on disk, p50 ms) point: colour
+    says the model, marker says how it runs; both axes log (notebook 11 puts notebooks 06, 08, 10, 11 together)."""
+    models = list(dict.fromkeys(m for points in panels.values() for m, *_ in points))
+    forms = list(dict.fromkeys(f for points in panels.values() for _, f, *_ in points))
+    colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(models)}
+    markers = {f: "os^vD<>p*h"[i % 10] for i, f in enumerate(forms)}
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.0), squeeze=False)
+    for ax, (panel, points) in zip(axes[0], panels.items()):
+        for model, form, size, ms in points:
+            ax.scatter([size], [ms], s=55, color=colors[model], marker=markers[form], zorder=3, edgecolor="black",
+                       linewidth=0.4)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(_kilobytes))
+        ax.xaxis.set_minor_formatter(_only_2_and_5(_kilobytes))
+        ax.yaxis.set_major_formatter(FuncFormatter(_milliseconds))
+        ax.yaxis.set_minor_formatter(_only_2_and_5(_milliseconds))
+        ax.set_xlabel("kích thước trên đĩa (KB, thang log)")
+        ax.set_ylabel("thời gian mỗi lần gọi, trung vị (ms, thang log)")
+        ax.set_title(panel)
+        ax.grid(True, which="both", alpha=0.3)
+    model_handles = [plt.Line2D([], [], color=colors[m], marker="o", linestyle="", label=m) for m in models]
+    form_handles = [plt.Line2D([], [], color="gray", marker=markers[f], linestyle="", label=f) for f in forms]
+    fig.legend(handles=model_handles, loc="lower left", fontsize=8, title="mô hình (màu)", title_fontsize=8,
+               bbox_to_anchor=(0.02, -0.02), ncol=2)
+    fig.legend(handles=form_handles, loc="lower right", fontsize=8, title="cách chạy (hình dấu)", title_fontsize=8,
+               bbox_to_anchor=(0.98, 0.0), ncol=2)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.15, 1, 1))
+    return fig

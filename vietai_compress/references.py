@@ -62,3 +62,11 @@ ARTICLE_RESULTS = {
 DEEP_COMPRESSION_LENET300_FILE = {"dense_kb": 1070, "compressed_kb": 27, "ratio": 40.0, "ratio_without_huffman": 32.0,
                                   "kept_percent": 8.0, "error": 1.58}
 
+
+# Structured pruning and linear quantization (notebook 11).
+LI_2017 = "Li, Kadav, Durdanovic, Samet, Graf (2017), Pruning Filters for Efficient ConvNets, ICLR, arXiv:1608.08710"
+FANG_2023 = "Fang, Ma, Song, Mi, Wang (2023), DepGraph: Towards Any Structural Pruning, CVPR (Torch-Pruning)"
+JACOB_2018 = ("Jacob et al. (2018), Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only "
+              "Inference, CVPR, arXiv:1712.05877")
+MIT_6_5940 = ("MIT 6.5940, TinyML and Efficient Deep Learning Computing (Song Han), lab 1 (fine-grained and channel "
+              "pruning) and lab 2 (k-means and linear quantization)")

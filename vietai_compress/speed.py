@@ -34,6 +34,9 @@ NAMES_VI = {
     "onnx_int8_dynamic": "ONNX Runtime int8 động",
     "onnx_int8_static": "ONNX Runtime int8 tĩnh (QDQ)",
     "runtime": "runtime không cần PyTorch",
+    "structured": "bỏ bộ lọc (có cấu trúc), PyTorch",
+    "structured_onnx": "bỏ bộ lọc, ONNX Runtime fp32",
+    "structured_onnx_int8_static": "bỏ bộ lọc, ONNX Runtime int8 tĩnh",
 }
 
 
@@ -104,6 +107,21 @@ def build_variants(path: str | Path, dense: nn.Module, calibration: np.ndarray, 
     fast_runtime = runtime.load(path)
     variants.append(Variant("runtime", np.ascontiguousarray, fast_runtime.log_probs, lambda out: out, path))
     return {v.name: v for v in variants}
+
+
+def model_variants(model: nn.Module, calibration: np.ndarray, folder: str | Path, threads: int | None = None,
+                   prefix: str = "structured") -> dict[str, Variant]:
+    """A plain PyTorch model (e.g. one with whole units removed, notebook 11) in PyTorch eager, ONNX Runtime fp32
+    and ONNX Runtime int8 static (calibrated on ``calibration`` images): ``{prefix: ..., prefix + "_onnx": ...,
+    prefix + "_onnx_int8_static": ...}``, each with the file it needs written to ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fast = inference_form(model)
+    onnx_file = export_onnx(fast, folder / f"{prefix}.onnx")
+    int8 = quantize_static(onnx_file, folder / f"{prefix}_int8_static.onnx", calibration)
+    return {prefix: _torch_variant(prefix, fast, _saved(fast, folder / f"{prefix}.pt")),
+            f"{prefix}_onnx": _onnx_variant(f"{prefix}_onnx", onnx_file, threads),
+            f"{prefix}_onnx_int8_static": _onnx_variant(f"{prefix}_onnx_int8_static", int8, threads)}
 
 
 def accuracy_of(variant: Variant, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> float:

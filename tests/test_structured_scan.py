@@ -1,0 +1,55 @@
+"""Choosing the units each layer keeps on the validation split, and Deep Compression's candidates on top."""
+import pytest
+import torch
+
+from helpers import pattern_mnist_loaders
+from vietai_compress.models import LeNet5
+from vietai_compress.pipeline import Settings
+from vietai_compress.structured_scan import (DC_KEEP, ScanPoint, choose_units, dc_candidates, load_or_scan,
+                                             unit_sensitivity)
+
+
+def test_the_scan_cuts_each_hidden_layer_alone_to_each_fraction_and_leaves_the_model_whole():
+    torch.manual_seed(0)
+    model = LeNet5()
+    train_loader, val_loader = pattern_mnist_loaders(n=128)
+    points = unit_sensitivity(model, train_loader, val_loader, fractions=(0.5, 0.25), epochs=1, device="cpu",
+                              progress=False)
+    assert [(p.layer, p.keep, p.units) for p in points] == [
+        ("conv1", 0.5, 10), ("conv1", 0.25, 5), ("conv2", 0.5, 25), ("conv2", 0.25, 12), ("fc1", 0.5, 250),
+        ("fc1", 0.25, 125)]
+    dense_macs = 500 * 24 * 24 + 25_000 * 8 * 8 + 400_000 + 5_000
+    assert all(p.macs < dense_macs for p in points) and all(0 <= p.val_error <= 100 for p in points)
+    assert model.conv1.weight.shape[0] == 20  # the model itself keeps all its units
+
+
+def test_the_rule_takes_each_layers_smallest_fraction_within_the_tolerance_and_skips_a_layer_with_none():
+    points = [ScanPoint("conv1", 0.5, 10, 0.60, 0), ScanPoint("conv1", 0.25, 5, 0.71, 0),
+              ScanPoint("fc1", 0.5, 250, 0.55, 0), ScanPoint("fc1", 0.25, 125, 0.62, 0),
+              ScanPoint("conv2", 0.5, 25, 0.90, 0)]
+    assert choose_units(points, base_val_error=0.52, tolerance=0.10) == {"conv1": 0.5, "fc1": 0.25}
+    assert choose_units(points, base_val_error=0.52, tolerance=0.0) == {}
+    with pytest.raises(ValueError, match="tolerance"):
+        choose_units(points, 0.5, tolerance=-1)
+
+
+def test_a_saved_scan_is_read_back_only_for_the_same_question(tmp_path, monkeypatch):
+    import vietai_compress.structured_scan as scan
+
+    calls = []
+    monkeypatch.setattr(scan, "unit_sensitivity", lambda *a, **k: calls.append(1) or [ScanPoint("fc1", 0.5, 2, 1.0, 3)])
+    path = tmp_path / "scan.json"
+    first = load_or_scan(path, None, None, None, fractions=(0.5,), about={"seed": 42})
+    assert load_or_scan(path, None, None, None, fractions=(0.5,), about={"seed": 42}) == first and len(calls) == 1
+    load_or_scan(path, None, None, None, fractions=(0.5,), about={"seed": 43})
+    load_or_scan(path, None, None, None, fractions=(0.25,), about={"seed": 43})
+    assert len(calls) == 3
+
+
+def test_every_candidate_is_a_valid_pipeline_setting_on_the_smaller_model():
+    units = {"conv1": 0.5, "conv2": 0.35, "fc1": 0.25}
+    candidates = dc_candidates(units)
+    assert [o["keep"] for _, o in candidates] == DC_KEEP
+    for label, options in candidates:
+        settings = Settings(quick=True, **options)
+        assert settings.units == units and settings.shift == 2 and label.endswith("jitter 2")
