@@ -94,15 +94,20 @@ def test_lines_plot_one_line_per_series_with_labelled_axes():
     assert len(ax.lines) == 2 and _labelled(ax) and ax.get_xscale() == "log" and ax.get_yscale() == "log"
 
 
-def test_filters_draw_one_row_per_stage_and_one_column_per_filter():
+def test_filters_draw_one_grid_per_stage_with_pruned_weights_masked():
     w = torch.randn(20, 1, 5, 5)
     fig = plots.plot_filters({"trước": w, "sau": w * (w.abs() > 1)})
-    assert len(fig.axes) == 2 * 20 and fig.axes[0].get_title(loc="left") == "trước"
-    assert len(fig.axes[20].images) == 1
+    assert len(fig.axes) == 2 * 20 and [panel._suptitle.get_text() for panel in fig.subfigs] == ["trước", "sau"]
+    after = fig.axes[20].images[0].get_array()
+    assert after.mask.sum() == int((w[0, 0].abs() <= 1).sum())  # zeros are masked (drawn grey)
 
 
-def test_ratio_vs_error_draws_series_and_labelled_references():
-    fig = plots.plot_ratio_vs_error({"ours": [(40.0, 0.7), (70.0, 0.8)]}, {"paper": (39.0, 0.74)})
+def test_ratio_vs_error_draws_series_with_their_spread_and_labelled_references():
+    fig = plots.plot_ratio_vs_error({"ours": [(40.0, 0.7), (70.0, 0.8)], "3 seeds": [(80.0, 0.9, (0.8, 1.1), (78, 83))]},
+                                    {"paper": (39.0, 0.74)})
     ax = fig.axes[0]
-    assert len(ax.collections) == 2 and [t.get_text() for t in ax.texts] == ["paper"] and ax.get_xscale() == "log"
-    assert _labelled(ax)
+    assert len(ax.collections) == 2 + 2 + 1  # two points, one error bar (its two line collections), one star
+    assert [t.get_text() for t in ax.texts] == ["paper"] and ax.get_xscale() == "log"
+    assert _labelled(ax) and [t.get_text() for t in ax.get_legend().get_texts()] == ["ours", "3 seeds"]
+
+

@@ -38,9 +38,9 @@ def plot_training_curve(history: dict, title: str = "Huấn luyện LeNet-300-10
     """
     epochs = np.arange(1, len(history["loss"]) + 1)
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(epochs, history["loss"], marker="o" if len(epochs) < 20 else None, label="loss (huấn luyện)")
+    ax.plot(epochs, history["loss"], marker="o" if len(epochs) < 20 else None, label="mất mát (huấn luyện)")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss trung bình (NLL)")
+    ax.set_ylabel("mất mát trung bình (NLL, thang log)")
     ax.set_yscale("log")
     if history.get("eval_accuracy"):
         right = ax.twinx()
@@ -48,10 +48,10 @@ def plot_training_curve(history: dict, title: str = "Huấn luyện LeNet-300-10
                    marker="o" if len(epochs) < 20 else None, label="độ chính xác (validation)")
         if baseline is not None:
             right.axhline(baseline, color="gray", linestyle=":", label=baseline_label)
-        right.set_ylabel("độ chính xác trên tập validation (%)")
-        fig.legend(loc="center right", bbox_to_anchor=(0.85, 0.5))
+        right.set_ylabel("độ chính xác trên tập validation (%)", color="tab:orange")
+        fig.legend(loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 0.0))
     ax.set_title(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08 if history.get("eval_accuracy") else 0, 1, 1))
     return fig
 
 
@@ -76,7 +76,9 @@ def plot_weight_histograms(before: torch.Tensor, after: torch.Tensor, name: str,
             ax.set_yscale("log")
         if threshold is not None:
             for x in (-threshold, threshold):
-                ax.axvline(x, color="tab:red", linestyle="--", linewidth=1)
+                ax.axvline(x, color="tab:red", linestyle="--", linewidth=1,
+                           label="± ngưỡng (s x độ lệch chuẩn)" if x > 0 else None)
+            ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -180,8 +182,8 @@ def plot_cluster_example(weights: np.ndarray, labels: np.ndarray, centroids: np.
     k = len(centroids)
     colours = plt.get_cmap("tab10")(np.arange(k))
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), gridspec_kw={"width_ratios": [4, 1.4, 4]})
-    panels = [(axes[0], weights, "trọng số (32-bit float)", "{:.2f}"),
-              (axes[2], labels, f"chỉ số cụm ({int(np.ceil(np.log2(k)))}-bit)", "{:d}")]
+    panels = [(axes[0], weights, "trọng số (số thực 32 bit)", "{:.2f}"),
+              (axes[2], labels, f"chỉ số cụm ({int(np.ceil(np.log2(k)))} bit mỗi ô)", "{:d}")]
     for ax, values, title, fmt in panels:
         ax.imshow(colours[labels][..., :3], alpha=0.55)
         for (r, c), v in np.ndenumerate(values):
@@ -201,18 +203,19 @@ def plot_cluster_example(weights: np.ndarray, labels: np.ndarray, centroids: np.
 
 
 def plot_size_breakdown(stages: dict[str, dict[str, float]], title: str = "Bộ nhớ theo từng giai đoạn") -> Figure:
-    """Left: total size of each stage (log scale). Right: what share of it each part takes (notebook 05).
+    """Left: total size of each stage in KB (1 KB = 1,000 bytes). Right: what share of it each part takes
+    (notebook 05).
 
     ``stages`` maps a stage name to ``{part: bytes}`` (values, indices, codebook, bias, ...).
     """
     parts = list(dict.fromkeys(part for sizes in stages.values() for part in sizes))
     names = list(stages)
-    totals = np.array([sum(sizes.values()) for sizes in stages.values()]) / 1024
+    totals = np.array([sum(sizes.values()) for sizes in stages.values()]) / 1000
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
     bars = left.bar(names, totals, color="tab:gray")
-    left.bar_label(bars, labels=[f"{t:,.1f} KB" for t in totals])
-    left.set_yscale("log")
-    left.set_ylabel("kích thước (KB, thang log)")
+    left.bar_label(bars, labels=[f"{t:,.1f} KB\n({totals[0] / t:.1f}x)" for t in totals], fontsize=9)
+    left.set_ylim(0, 1.2 * totals.max())
+    left.set_ylabel("kích thước (KB, 1 KB = 1,000 byte)")
     left.set_title("Tổng kích thước")
     bottom = np.zeros(len(names))
     for part in parts:
@@ -289,42 +292,69 @@ def plot_lines(x: Sequence[float], series: dict[str, Sequence[float]], title: st
     return fig
 
 
-def plot_filters(stages: dict[str, torch.Tensor], title: str = "Các bộ lọc 5x5 của conv1") -> Figure:
-    """One row per stage, one column per filter: conv weights (out, 1, kh, kw) drawn on one colour scale per
-    row, zeros white (notebook 08: conv1 before and after pruning and sharing)."""
-    rows, cols = len(stages), max(w.shape[0] for w in stages.values())
-    fig, axes = plt.subplots(rows, cols, figsize=(0.7 * cols, 0.9 * rows + 0.6), squeeze=False)
-    for r, (label, weights) in enumerate(stages.items()):
-        w = weights.detach().cpu()[:, 0]
-        scale = float(w.abs().max()) or 1.0
-        for c in range(cols):
-            ax = axes[r, c]
+def plot_filters(stages: dict[str, torch.Tensor], title: str = "Các bộ lọc 5x5 của conv1", columns: int = 5) -> Figure:
+    """One panel per stage, each a grid of the conv filters (out, 1, kh, kw) with ``columns`` filters a row, on one
+    colour scale per stage; pruned weights (exactly 0) in grey (notebook 08: conv1 before and after compression)."""
+    count = max(w.shape[0] for w in stages.values())
+    rows = -(-count // columns)
+    fig = plt.figure(figsize=(3.4 * len(stages), 0.68 * rows + 0.7))
+    panels = fig.subfigures(1, len(stages))
+    colours = plt.get_cmap("RdBu_r").with_extremes(bad="lightgray")
+    for panel, (label, weights) in zip(np.atleast_1d(panels), stages.items()):
+        w = weights.detach().cpu()[:, 0].numpy()
+        scale = float(np.abs(w).max()) or 1.0
+        axes = panel.subplots(rows, columns, squeeze=False, gridspec_kw={"wspace": 0.06, "hspace": 0.06})
+        for i, ax in enumerate(axes.flat):
             ax.axis("off")
-            if c < len(w):
-                ax.imshow(w[c].numpy(), cmap="RdBu_r", vmin=-scale, vmax=scale)
-        axes[r, 0].set_title(label, fontsize=9, loc="left")
-    fig.suptitle(title)
-    fig.tight_layout()
+            if i < len(w):
+                ax.imshow(np.ma.masked_equal(w[i], 0.0), cmap=colours, vmin=-scale, vmax=scale)
+        panel.suptitle(label, fontsize=10)
+    fig.suptitle(f"{title} (đỏ: dương, xanh: âm, xám: đã cắt)", y=1.12)
     return fig
 
 
-def plot_ratio_vs_error(series: dict[str, Sequence[tuple[float, float]]],
-                        references: dict[str, tuple[float, float]] | None = None,
+def _times(value: float, _position=None) -> str:
+    return f"{value:g}x"
+
+
+def plot_ratio_vs_error(series: dict[str, Sequence[tuple]], references: dict[str, tuple[float, float]] | None = None,
                         title: str = "Tỉ lệ nén và lỗi", error_label: str = "lỗi (%)") -> Figure:
-    """Compression ratio (x, log scale) against error in % (y): one marker style per series of
-    (ratio, error) points, and labelled published points (``references``) as stars (notebooks 08 and 09)."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    """Compression ratio (x, log scale) against error in % (y) (notebooks 08 and 09).
+
+    ``series``: one marker style per series of points ``(ratio, error)``, or ``(ratio, error, (error_min,
+    error_max), (ratio_min, ratio_max))`` for a median over seeds drawn with its spread. ``references``:
+    published points ``{label: (ratio, error)}``, drawn as labelled grey stars; a label should say what the
+    method's ratio counts (file bytes or parameters).
+    """
+    fig, ax = plt.subplots(figsize=(8.5, 4.8))
+    ratios_seen = []
     for label, points in series.items():
-        ratios, errors = zip(*points) if points else ((), ())
-        ax.scatter(ratios, errors, label=label, s=40, zorder=3)
+        for i, point in enumerate(points):
+            ratio, error = point[:2]
+            spread = point[2:]
+            kwargs = {"label": label if i == 0 else None, "color": f"C{list(series).index(label)}"}
+            if spread:
+                (e_low, e_high), (r_low, r_high) = spread
+                ax.errorbar([ratio], [error], yerr=[[error - e_low], [e_high - error]],
+                            xerr=[[ratio - r_low], [r_high - ratio]], fmt="o", capsize=3, zorder=3, **kwargs)
+            else:
+                ax.scatter([ratio], [error], s=40, zorder=3, **kwargs)
+            ratios_seen.append(ratio)
     for label, (ratio, error) in (references or {}).items():
         ax.scatter([ratio], [error], marker="*", s=160, color="gray", zorder=2)
         ax.annotate(label, (ratio, error), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ratios_seen.append(ratio)
     ax.set_xscale("log")
-    ax.set_xlabel("tỉ lệ nén (byte float32 / byte tệp nén, thang log)")
+    if ratios_seen:
+        ax.set_xlim(min(ratios_seen) / 1.3, max(ratios_seen) * 2.2)  # room for the references' labels
+    ax.xaxis.set_major_formatter(FuncFormatter(_times))
+    ax.xaxis.set_minor_formatter(_only_2_and_5(_times))
+    ax.margins(y=0.12)
+    ax.set_xlabel("tỉ lệ nén (thang log): byte float32 / byte tệp nén, trừ khi nhãn nói khác")
     ax.set_ylabel(error_label)
     ax.set_title(title)
-    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

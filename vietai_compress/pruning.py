@@ -145,13 +145,14 @@ def sparsity_report(model: nn.Module) -> SparsityReport:
 
 
 def print_nonzeros(model: nn.Module) -> SparsityReport:
-    """Print the nonzero table in the article's format and return the report."""
+    """Print the nonzero table of the article (its columns, in Vietnamese: nonzeros, pruned, shape; then alive,
+    pruned, total and the compression rate) and return the report (notebooks 01-03)."""
     report = sparsity_report(model)
     for name, nonzeros, total, shape in report.rows:
-        print(f"{name:20} | nonzeros = {nonzeros:7} / {total:7} ({100 * nonzeros / total:6.2f}%) "
-              f"| total_pruned = {total - nonzeros:7} | shape = {shape}")
-    print(f"alive: {report.alive}, pruned : {report.pruned}, total: {report.total}, "
-          f"Compression rate : {report.compression_rate:10.2f}x  ({report.pruned_percent:6.2f}% pruned)")
+        print(f"{name:20} | khác 0 = {nonzeros:7,} / {total:7,} ({100 * nonzeros / total:6.2f}%) "
+              f"| đã cắt = {total - nonzeros:7,} | kích thước = {tuple(shape)}")
+    print(f"còn lại: {report.alive:,}, đã cắt: {report.pruned:,}, tổng: {report.total:,}, "
+          f"tỉ lệ nén: {report.compression_rate:.2f}x ({report.pruned_percent:.2f}% đã cắt)")
     return report
 
 
