@@ -57,6 +57,8 @@ def test_bars_are_labelled():
 
 
 def test_accuracy_vs_bits_has_a_tick_per_bit():
+    zoomed = plots.plot_accuracy_vs_bits([1, 2, 3], {"a": [50, 90, 95]}, baseline=97, zoom=(85, 98))
+    assert zoomed.axes[0].get_ylim() == (85, 98) and [t.get_text() for t in zoomed.axes[0].texts] == ["↓ 50.0%"]
     fig = plots.plot_accuracy_vs_bits([1, 2, 3], {"a": [50, 90, 95], "b": [60, 92, 96]}, baseline=97)
     assert list(fig.axes[0].get_xticks()) == [1, 2, 3] and len(fig.axes[0].lines) == 3
 

@@ -142,19 +142,32 @@ def plot_centroids(weights: torch.Tensor, centroids: torch.Tensor, name: str) ->
     ax.hist(values, bins=200, color="tab:blue", alpha=0.8, label="trọng số khác 0")
     for i, c in enumerate(centroids.detach().cpu().numpy()):
         ax.axvline(c, color="tab:red", linewidth=1, label="tâm cụm (centroid)" if i == 0 else None)
+    ax.set_yscale("log")  # a few values near 0 are far more frequent than the tails, where the large weights are
     ax.set_title(f"{name}: {values.size:,} trọng số khác 0 và {len(centroids)} tâm cụm")
     ax.set_xlabel("giá trị trọng số")
-    ax.set_ylabel("số trọng số")
+    ax.set_ylabel("số trọng số (thang log)")
     ax.legend()
     fig.tight_layout()
     return fig
 
 
-def plot_accuracy_vs_bits(bits: Sequence[int], series: dict[str, Sequence[float]], baseline: float | None = None) -> Figure:
-    """Accuracy against bits per weight, one line per setting (notebook 04)."""
+def plot_accuracy_vs_bits(bits: Sequence[int], series: dict[str, Sequence[float]], baseline: float | None = None,
+                          zoom: tuple[float, float] | None = None) -> Figure:
+    """Accuracy against bits per weight, one line per setting (notebook 04). With ``zoom`` (low, high) in %, the
+    accuracy axis shows only that range, so that small differences between the higher bit counts can be read;
+    points below it are marked at its floor with their value."""
     fig = _accuracy_lines(bits, series, "số bit mỗi trọng số (k = 2^bit tâm cụm)", "Độ chính xác theo số bit",
                           baseline, "trước khi chia sẻ")
-    fig.axes[0].set_xticks(list(bits))
+    ax = fig.axes[0]
+    ax.set_xticks(list(bits))
+    if zoom is not None:
+        ax.set_ylim(*zoom)
+        for line in [line for line in ax.lines if len(line.get_xdata()) == len(bits)]:
+            for x, y in zip(line.get_xdata(), line.get_ydata()):
+                if y < zoom[0]:
+                    ax.annotate(f"↓ {y:.1f}%", (x, zoom[0]), textcoords="offset points", xytext=(2, 4), fontsize=8,
+                                color=line.get_color())
+        ax.set_title("Độ chính xác theo số bit (phóng to; mũi tên: điểm nằm dưới khung)")
     return fig
 
 
@@ -166,7 +179,7 @@ def plot_grouped_bars(groups: Sequence[str], series: dict[str, Sequence[float]],
     x = np.arange(len(groups))
     for i, (label, values) in enumerate(series.items()):
         bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label)
-        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+        ax.bar_label(bars, fmt=lambda v: f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}", fontsize=8)
     ax.set_xticks(x, groups)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
@@ -260,9 +273,9 @@ def plot_soft_targets(images: torch.Tensor, labels: torch.Tensor, probabilities:
             ax = axes[r, c]
             ax.bar(range(10), p, color=["tab:red" if d == int(labels[r]) else "tab:blue" for d in range(10)])
             ax.set_yscale("log")
-            ax.set_ylim(1e-6, 1.5)
+            ax.set_ylim(1e-10, 1.5)
             ax.set_xticks(range(10))
-            ax.tick_params(labelsize=7)
+            ax.tick_params(labelsize=8)
             if r == 0:
                 ax.set_title(f"T = {T:g}")
             if c == 1:
@@ -273,11 +286,16 @@ def plot_soft_targets(images: torch.Tensor, labels: torch.Tensor, probabilities:
 
 
 def plot_lines(x: Sequence[float], series: dict[str, Sequence[float]], title: str, xlabel: str, ylabel: str,
-               logx: bool = False, logy: bool = False) -> Figure:
-    """One line with markers per series against x (e.g. errors against the temperature T, notebook 07)."""
+               logx: bool = False, logy: bool = False, marks: dict[str, float] | None = None) -> Figure:
+    """One line with markers per series against x (e.g. errors against the temperature T, notebook 07); ``marks``
+    draws labelled vertical lines at chosen x values (``{label: x}``). Counts (all integers) get integer ticks."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, values in series.items():
         ax.plot(x, values, marker="o", label=label)
+    for i, (label, value) in enumerate((marks or {}).items()):
+        ax.axvline(value, color=f"C{len(series) + i}", linestyle="--", linewidth=1, label=label)
+    if all(float(v).is_integer() for values in series.values() for v in values):
+        ax.yaxis.get_major_locator().set_params(integer=True)
     if logx:
         ax.set_xscale("log")
         ax.set_xticks(list(x), [f"{v:g}" for v in x])

@@ -4,7 +4,7 @@ Notebook 07 (Hinton et al. 2015) prints its results beside ``HINTON_2015``.
 """
 from __future__ import annotations
 
-HINTON_2015 = "Hinton, Vinyals, Dean (2015), Distilling the Knowledge in a Neural Network, arXiv:1503.02531, section 3"
+HINTON_2015 = "Hinton, Vinyals, Dean (2015), Distilling the Knowledge in a Neural Network, arXiv:1503.02531"
 
 # MNIST test errors (out of 10,000) reported in HINTON_2015, section 3.
 HINTON_MNIST_ERRORS = {
@@ -32,9 +32,10 @@ DEEP_COMPRESSION_LENET5 = {
 DEEP_COMPRESSION_LENET300 = {"keep": {"fc1": 0.08, "fc2": 0.09, "fc3": 0.26}, "ratio": 40.0, "error": 1.58,
                              "base_error": 1.64}
 
-# Later methods on the same networks (compression ratio, test error %), as their papers report them.
+# Later methods on the same networks (compression ratio, test error %), as their papers report them, labelled for
+# the notebooks' figures: dynamic network surgery's ratio counts parameters (431K -> 4K), not bytes.
 LATER_LENET5 = {
-    "Dynamic network surgery (Guo et al. 2016)": (108.0, 0.91),
+    "Dynamic network surgery (Guo et al. 2016), theo số tham số": (108.0, 0.91),
     "Soft weight-sharing (Ullrich et al. 2017)": (162.0, 0.97),
 }
 
