@@ -2,14 +2,15 @@
 
     VIETAI_DATA=../shared/data python benchmarks/inference_speed.py [--threads 1] [--seconds 1] [--json FILE]
 
-Two files, each run through the pipeline first when it is not saved yet (``load_or_run``; full mode):
-LeNet-300-100 as ``vietai-compress run`` makes it (the article's recipe) and LeNet-5 with notebook 08's setting
-B (``vietai-compress run --preset lenet5-b``). For each: the variants of ``vietai_compress.speed`` (dense
-PyTorch eager, the reference; the decoded model with shared layers and in its inference form; dead units
-removed; ONNX Runtime fp32, int8 dynamic and int8 static; the torch-free runtime reading the file), at batch 1
-and 256: p50 and p99 ms per call, images per second, the ratio to dense eager at p50, bytes on disk and test
-accuracy. Then the floor: an empty ONNX Runtime call and a no-op PyTorch call. About 6 minutes when the
-files are saved.
+Three files, each run through the pipeline first when it is not saved yet (``load_or_run``; full mode):
+LeNet-300-100 as ``vietai-compress run`` makes it (the article's recipe), LeNet-5 with notebook 08's setting B
+(``--preset lenet5-b``) and LeNet-5 with notebook 11's units removed and Deep Compression on top
+(``--preset lenet5-structured``). For each: the variants of ``vietai_compress.speed`` (dense PyTorch eager, the
+reference; the decoded model with shared layers and in its inference form; dead units removed; ONNX Runtime
+fp32, int8 dynamic and int8 static; the torch-free runtime reading the file; for notebook 11's file also the
+smaller model before weight pruning, in PyTorch and ONNX Runtime fp32 and int8), at batch 1 and 256: p50 and p99
+ms per call, images per second, the ratio to dense eager at p50, bytes on disk and test accuracy. Then the
+floor: an empty ONNX Runtime call and a no-op PyTorch call. About 8 minutes when the files are saved.
 
 One thread by default, for PyTorch and ONNX Runtime alike. On the 2-core machine these figures were measured on,
 two threads per call made the same variant run up to 2x slower in one process than in the next (at batch 256,
@@ -28,32 +29,37 @@ from pathlib import Path
 
 import torch
 
-from vietai_compress.checkpoints import load_checkpoint
+from vietai_compress.checkpoints import load_checkpoint, load_checkpoint_model
 from vietai_compress.config import artifacts_dir, seed_everything
 from vietai_compress.data import mnist_loaders
+from vietai_compress.fileio import atomic_write_text
 from vietai_compress.models import build_model
 from vietai_compress.pipeline import Settings, load_or_run
 from vietai_compress.recipe import PRESETS
-from vietai_compress.speed import build_variants, floors, measure
+from vietai_compress.speed import build_variants, floors, measure, model_variants
 from vietai_compress.timing import compare
 
-MODELS = {"LeNet-300-100 (vietai-compress run)": {}, "LeNet-5 (notebook 08, setting B)": PRESETS["lenet5-b"]}
+MODELS = {"LeNet-300-100 (vietai-compress run)": {}, "LeNet-5 (notebook 08, setting B)": PRESETS["lenet5-b"],
+          "LeNet-5 (notebook 11, units removed + Deep Compression)": PRESETS["lenet5-structured"]}
 
 
-def compressed(options: dict, out: Path) -> tuple[Path, torch.nn.Module, dict]:
-    """The pipeline's file for ``options`` (run when missing) and its dense base model."""
+def compressed(options: dict, out: Path) -> tuple[Path, torch.nn.Module, dict, torch.nn.Module | None]:
+    """The pipeline's file for ``options`` (run when missing), its dense base model, its results, and, for a run
+    that removed whole units first, the smaller model before weight pruning (else None)."""
     settings = Settings(out=out, **options)
     results = load_or_run(settings)
     dense = build_model(settings.model)
     load_checkpoint(settings.folder / f"{settings.model}_base.pt", dense)
-    return Path(results["file"]), dense, results
+    smaller = load_checkpoint_model(settings.folder / f"{settings.name}_units.pt", settings.model) if settings.units \
+        else None
+    return Path(results["file"]), dense, results, smaller
 
 
 def table(title: str, rows) -> str:
-    lines = [title, f"{'variant':20} {'batch':>5} {'p50 ms':>9} {'p99 ms':>9} {'images/s':>10} {'speedup':>8} "
+    lines = [title, f"{'variant':28} {'batch':>5} {'p50 ms':>9} {'p99 ms':>9} {'images/s':>10} {'speedup':>8} "
                     f"{'bytes':>11} {'test acc':>9}"]
     for r in rows:
-        lines.append(f"{r.name:20} {r.batch:>5} {1000 * r.timing.p50:>9.4f} {1000 * r.timing.p99:>9.4f} "
+        lines.append(f"{r.name:28} {r.batch:>5} {1000 * r.timing.p50:>9.4f} {1000 * r.timing.p99:>9.4f} "
                      f"{r.timing.per_second(r.batch):>10,.0f} {r.speedup:>7.2f}x {r.bytes:>11,} {r.accuracy:>8.2f}%")
     return "\n".join(lines)
 
@@ -73,9 +79,12 @@ def main() -> None:
           f"torch {torch.__version__}")
     report = {"threads": args.threads, "models": {}}
     with tempfile.TemporaryDirectory() as folder:
-        for title, options in MODELS.items():
-            path, dense, results = compressed(options, artifacts_dir(False).parent)
-            variants = build_variants(path, dense, calibration, Path(folder) / title[:7], args.threads)
+        for i, (title, options) in enumerate(MODELS.items()):
+            path, dense, results, smaller = compressed(options, artifacts_dir(False).parent)
+            variants = build_variants(path, dense, calibration, Path(folder) / f"model{i}", args.threads)
+            if smaller is not None:
+                structured = Path(folder) / f"model{i}-structured"
+                variants.update(model_variants(smaller, calibration, structured, args.threads))
             rows = measure(variants, images, labels, seconds=args.seconds)
             print(table(f"\n{title}: {path.name}, {results['file_bytes']:,} bytes", rows), flush=True)
             report["models"][title] = {"file": path.name, "rows": [{**asdict(r), "timing": asdict(r.timing)}
@@ -85,7 +94,7 @@ def main() -> None:
                                   for name, t in empty.items()))
     report["floor"] = {name: asdict(t) for name, t in empty.items()}
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -366,3 +366,15 @@ def test_units_must_name_hidden_layers_with_fractions():
     with pytest.raises(ValueError, match="units"):
         Settings(model="lenet5", units={"conv1": 0.0})
     assert Settings(model="lenet5", units={"conv1": 0.5}).name == "lenet5_units-conv1-0.5_s2"
+
+
+def test_a_run_measured_on_fewer_images_keeps_its_files_apart_and_counts_only_those(tmp_path, fake_data):
+    from vietai_compress.pipeline import run_pipeline
+
+    settings = Settings(quick=True, out=tmp_path, eval_images=100, fine_tune_epochs=1, progress=False)
+    assert settings.folder.name == "seed42-holdout-eval100"
+    results = run_pipeline(settings)
+    for stage in results["stages"]:  # 100 images: every accuracy a whole number of percent
+        assert stage["accuracy"] == round(stage["accuracy"]) and stage["val_accuracy"] == round(stage["val_accuracy"])
+    with pytest.raises(TypeError, match="eval_images"):
+        Settings(eval_images=1.5)

@@ -55,6 +55,7 @@ class Settings:
     epochs: int | None = None  # base training and retraining; None: the recipe's (``model_epochs``)
     jitter: int | None = None  # pixels of random shift of the training images; None: the recipe's (``model_jitter``)
     units: dict[str, float] | None = None  # fraction of the units each layer keeps before weight pruning (notebook 11)
+    eval_images: int | None = None  # measure on the first N validation and test images only (quick runs of notebooks)
 
     @property
     def shift(self) -> int:
@@ -65,11 +66,12 @@ class Settings:
     def folder(self) -> Path:
         """``out/<mode>/seed<N>-holdout`` (``-all`` when trained on all 60,000 images), then what else changes
         the training: ``-jitter<pixels>``, ``-images<N>``, ``-epochs<N>``. Models trained on other images,
-        shifts, epochs or seeds never share a file."""
+        shifts, epochs or seeds never share a file; ``-eval<N>`` marks runs measured on fewer images."""
         parts = [f"seed{self.seed}", "holdout" if self.holdout else "all"]
         parts += [f"jitter{self.shift}"] if self.shift else []
         parts += [f"images{self.train_images}"] if self.train_images is not None else []
         parts += [f"epochs{self.epochs}"] if self.epochs is not None else []
+        parts += [f"eval{self.eval_images}"] if self.eval_images is not None else []
         return self.out / mode_name(self.quick) / "-".join(parts)
 
     @property
@@ -101,6 +103,8 @@ class Settings:
             self.train_images = check_int(self.train_images, "train_images", 1)
         if self.epochs is not None:
             self.epochs = check_int(self.epochs, "epochs", 1)
+        if self.eval_images is not None:
+            self.eval_images = check_int(self.eval_images, "eval_images", 1)
         if self.jitter is not None:
             self.jitter = check_int(self.jitter, "jitter", 0, 8)
         if self.fine_tune_epochs is not None:
@@ -139,8 +143,11 @@ def run_pipeline(settings: Settings) -> dict:
     loaders = mnist_loaders(BATCH_SIZE, device=device, quick=quick, seed=settings.seed, validation=settings.holdout)
     train_loader, test_loader = loaders[0], loaders[-1]
     val_loader = loaders[1] if settings.holdout else None
+    if settings.eval_images is not None:
+        test_loader = first_images(test_loader, settings.eval_images)
+        val_loader = first_images(val_loader, settings.eval_images) if val_loader is not None else None
     if settings.train_images is not None:
-        train_loader = train_loader.subset(torch.arange(len(train_loader.labels)) < settings.train_images)
+        train_loader = first_images(train_loader, settings.train_images)
     if settings.shift:
         train_loader = Jittered(train_loader, settings.shift, seed=settings.seed)
     loaders = (train_loader, test_loader)
@@ -230,6 +237,11 @@ def load_or_run(settings: Settings) -> dict:
                 and same_data and compressed.is_file():
             return {**results, "file": str(compressed)}
     return run_pipeline(settings)
+
+
+def first_images(loader: Batches, count: int) -> Batches:
+    """The first ``count`` images of ``loader`` (all of them when it holds fewer)."""
+    return loader.subset(torch.arange(len(loader.labels)) < count)
 
 
 @torch.no_grad()

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
@@ -136,12 +135,15 @@ def pipeline_loaders(settings) -> tuple[Batches, Batches]:
     """The training loader (jittered, shrunk as ``settings`` asks) and the validation loader of a pipeline run."""
     from .config import get_device
     from .data import Jittered, mnist_loaders
+    from .pipeline import first_images
     from .recipe import BATCH_SIZE
 
     train_loader, val_loader, _ = mnist_loaders(BATCH_SIZE, device=get_device(), quick=settings.quick,
                                                 seed=settings.seed, validation=True)
     if settings.train_images is not None:
-        train_loader = train_loader.subset(torch.arange(len(train_loader.labels)) < settings.train_images)
+        train_loader = first_images(train_loader, settings.train_images)
+    if settings.eval_images is not None:
+        val_loader = first_images(val_loader, settings.eval_images)
     if settings.shift:
         train_loader = Jittered(train_loader, settings.shift, seed=settings.seed)
     return train_loader, val_loader
