@@ -113,3 +113,17 @@ def test_ratio_vs_error_draws_series_with_their_spread_and_labelled_references()
     assert _labelled(ax) and [t.get_text() for t in ax.get_legend().get_texts()] == ["ours", "3 seeds"]
 
 
+
+
+def test_plain_log_axis_labels_powers_of_ten_and_their_2_and_5_multiples_as_plain_numbers():
+    fig, ax = plt.subplots()
+    ax.set_yscale("log")
+    plots.plain_log_axis(ax.yaxis)
+    major, minor = ax.yaxis.get_major_formatter(), ax.yaxis.get_minor_formatter()
+    assert [major(v) for v in (1, 10, 0.1)] == ["1", "10", "0.1"]
+    assert [minor(v) for v in (2, 3, 20, 50, 70)] == ["2", "", "20", "50", ""]
+    plt.close(fig)
+
+
+def test_kilobyte_ticks_use_the_series_number_format():
+    assert plots._kilobytes(1_000_000) == "1,000 KB"

@@ -378,8 +378,8 @@ def plot_ratio_vs_error(series: dict[str, Sequence[tuple]], references: dict[str
 
 
 def _kilobytes(size: float, _position=None) -> str:
-    """A tick of a bytes axis in KB (1 KB = 1,000 bytes, as everywhere in the series): ``20 KB``, ``1.000 KB``."""
-    return f"{size / 1000:,.0f} KB".replace(",", ".")
+    """A tick of a bytes axis in KB (1 KB = 1,000 bytes, as everywhere in the series): ``20 KB``, ``1,000 KB``."""
+    return f"{size / 1000:,.0f} KB"
 
 
 def _milliseconds(ms: float, _position=None) -> str:
@@ -392,6 +392,13 @@ def _only_2_and_5(format_tick):
         leading = round(value / 10 ** np.floor(np.log10(value)))
         return format_tick(value) if leading in (2, 5) else ""
     return FuncFormatter(label)
+
+
+def plain_log_axis(axis) -> None:
+    """Label a log axis (``ax.yaxis``) with plain numbers (``2``, ``5``, ``10``, ``20``) instead of ``2 x 10^1``:
+    the powers of ten and the ticks 2 and 5 times them (notebook 11's error-against-bits figure)."""
+    axis.set_major_formatter(FuncFormatter(_milliseconds))
+    axis.set_minor_formatter(_only_2_and_5(_milliseconds))
 
 
 def plot_latency_vs_bytes(panels: dict[str, dict[str, tuple[float, float]]], reference: str | None = None,
