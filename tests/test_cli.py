@@ -115,6 +115,17 @@ def test_saved_lenet5_results_from_before_jitter_are_run_again(tmp_path, monkeyp
     assert pipeline.load_or_run(settings) == saved
 
 
+def test_a_run_asked_with_the_models_default_jitter_is_the_same_run_as_one_asked_with_it_spelled_out(tmp_path,
+                                                                                                 monkeypatch):
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda s: "ran again")
+    monkeypatch.setattr(pipeline, "expected_source", lambda quick: "MNIST")
+    saved = save_results(Settings(quick=True, out=tmp_path, jitter=0), {"data": "MNIST", "jitter": 0})
+    assert pipeline.load_or_run(Settings(quick=True, out=tmp_path)) == saved  # LeNet-300-100's default: 0 pixels
+    saved = save_results(Settings(quick=True, out=tmp_path), {"data": "MNIST", "jitter": 0})
+    assert pipeline.load_or_run(Settings(quick=True, out=tmp_path, jitter=0)) == saved
+    assert pipeline.load_or_run(Settings(quick=True, out=tmp_path, jitter=1)) == "ran again"
+
+
 def test_saved_results_of_the_other_data_source_are_run_again(tmp_path, monkeypatch):
     settings = Settings(quick=True, out=tmp_path)
     saved = save_results(settings, {"data": "MNIST", "jitter": 0})
