@@ -144,3 +144,29 @@ def test_round3_and_lenet5_candidates_are_valid_settings_and_plain_drops_only_th
         assert plain(options) == {**options, "jitter": 0}
     assert all(o["model"] == "lenet5" and o["jitter"] == 2 for _, o in LENET5_CANDIDATES)
     assert all(o["distill"] and o["jitter"] == 3 for _, o in round3_candidates(3))
+
+
+def test_the_lenet5_presets_are_the_settings_the_scripts_chose_on_validation():
+    from vietai_compress.beyond import LENET5_CANDIDATES, choose_for_ratio
+
+    recorded = measured.load("beyond_the_paper")["lenet5"]
+    chosen = dict(LENET5_CANDIDATES)[recorded["chosen"]["lenet5"]]
+    assert Settings(**PRESETS["lenet5-best"]) == Settings(**chosen)
+    points = [Point(**row, file="") for row in recorded["candidates"]]
+    assert choose_for_ratio(points, recorded["targets"]["lenet5"][0]).label == recorded["chosen"]["lenet5"]
+    structured = measured.load("structured_and_int8")
+    chosen = next(p for p in structured["candidates"] if p["label"] == structured["chosen"])
+    assert Settings(**PRESETS["lenet5-structured"]) == Settings(**chosen["settings"])
+    assert PRESETS["lenet5-structured"]["units"] == structured["units"]
+
+
+def test_the_round3_presets_are_the_settings_the_script_chose_on_validation():
+    from vietai_compress.beyond import choose_for_ratio, round3_candidates
+
+    recorded = measured.load("beyond_the_paper")["round3"]
+    candidates = dict(round3_candidates(recorded["jitter"]))
+    for preset, target in (("best-jitter", "1"), ("smallest-jitter", "stretch")):
+        assert Settings(**PRESETS[preset]) == Settings(**candidates[recorded["chosen"][target]])
+    points = [Point(**row, file="") for row in recorded["candidates"]]
+    for target, (ratio, _) in recorded["targets"].items():
+        assert choose_for_ratio(points, ratio).label == recorded["chosen"][target]

@@ -34,8 +34,9 @@ def _parser(preset: dict | None = None) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser("run", help="train, prune, retrain, share, fine-tune, encode, decode, verify")
     run.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                     help="named settings: 'article' (the default) or 'best' (chosen on the validation split in "
-                          "notebook 09); --keep, --bits, --rounds, --sensitivity and --seed given with it "
+                     help="named settings (recipe.PRESETS): 'article' (the default); 'best', 'best-jitter', "
+                          "'smallest-jitter' and 'lenet5-best' (chosen on the validation split in notebook 09); "
+                          "'lenet5-b' (notebook 08); 'lenet5-structured' (notebook 11). Options given with it "
                           "override its values")
     run.add_argument("--model", default="lenet300", help="model to compress: lenet300 or lenet5 (default: lenet300)")
     run.add_argument("--quick", action="store_true", default=None,

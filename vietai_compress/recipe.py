@@ -45,9 +45,23 @@ PRESETS = {
     "article": {"sensitivity": SENSITIVITY, "keep": None, "rounds": 1, "bits": BITS, "distill": False},
     "best": {"keep": {"fc1": 0.03, "fc2": 0.06, "fc3": 0.25}, "rounds": 5, "bits": {"fc1": 4, "fc2": 4, "fc3": 5},
              "distill": True},
+    # notebook 09, round 3: the settings chosen on validation for target 1 (>= 80x) and for the stretch target
+    # (>= 120x), on images shifted by up to 1 pixel (the jitter chosen on validation)
+    "best-jitter": {"keep": {"fc1": 0.025, "fc2": 0.05, "fc3": 0.25}, "rounds": 10,
+                    "bits": {"fc1": 4, "fc2": 4, "fc3": 5}, "distill": True, "jitter": 1},
+    "smallest-jitter": {"keep": {"fc1": 0.015, "fc2": 0.04, "fc3": 0.2}, "rounds": 10,
+                        "bits": {"fc1": 4, "fc2": 4, "fc3": 5}, "distill": True, "jitter": 1},
     # notebook 08's setting B (the most accurate on validation among its candidates of at least 64x)
-    "lenet5-b": {"model": "lenet5", "keep": {"conv1": 0.66, "conv2": 0.12, "fc1": 0.03, "fc2": 0.19}, "rounds": 3,
+    "lenet5-b": {"model": "lenet5", "keep": {"conv1": 0.5, "conv2": 0.08, "fc1": 0.03, "fc2": 0.15}, "rounds": 3,
                  "bits": {"conv1": 5, "conv2": 5, "fc1": 4, "fc2": 4}, "distill": False},
+    # notebook 09's LeNet-5 (the most accurate on validation among its candidates of at least 160x)
+    "lenet5-best": {"model": "lenet5", "keep": {"conv1": 0.4, "conv2": 0.04, "fc1": 0.01, "fc2": 0.1}, "rounds": 3,
+                    "bits": {"conv1": 4, "conv2": 3, "fc1": 3, "fc2": 3}, "distill": False, "jitter": 2},
+    # notebook 11's: units kept per layer by the validation scan, then the most accurate Deep Compression candidate
+    # of at least 64x (scripts/structured_and_int8.py)
+    "lenet5-structured": {"model": "lenet5", "units": {"conv1": 0.35, "conv2": 0.75, "fc1": 0.25},
+                          "keep": {"conv1": 0.8, "conv2": 0.5, "fc1": 0.3, "fc2": 0.5}, "rounds": 3,
+                          "bits": {"conv1": 5, "conv2": 5, "fc1": 4, "fc2": 4}, "distill": False, "jitter": 2},
 }
 MNIST_BATCHES = 469  # batches of 128 in one epoch of the 60,000 MNIST training images
 
