@@ -33,7 +33,7 @@ NAMES_VI = {
     "onnx": "bỏ nơ-ron chết, ONNX Runtime fp32",
     "onnx_int8_dynamic": "ONNX Runtime int8 động",
     "onnx_int8_static": "ONNX Runtime int8 tĩnh (QDQ)",
-    "runtime": "runtime không cần PyTorch",
+    "runtime": "bộ chạy không cần PyTorch",
     "structured": "bỏ bộ lọc (có cấu trúc), PyTorch",
     "structured_onnx": "bỏ bộ lọc, ONNX Runtime fp32",
     "structured_onnx_int8_static": "bỏ bộ lọc, ONNX Runtime int8 tĩnh",
