@@ -53,7 +53,7 @@ def test_colab_setup_uses_the_one_repository_url(path):
 ENGLISH_OUTPUT = re.compile(r"it/s|batch/s|loss=|base training|retraining|round \d+/\d+|Table \d")
 # Notebooks whose committed full-mode run predates the Vietnamese progress bars: each leaves this set when it is
 # re-run in full mode, and must then be clean.
-RUN_BEFORE_VIETNAMESE_BARS = {"09_beyond_the_paper.ipynb"}
+RUN_BEFORE_VIETNAMESE_BARS: set[str] = set()
 
 
 def _all_output_text(path) -> str:
