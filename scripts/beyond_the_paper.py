@@ -20,7 +20,6 @@ Writes ``vietai_compress/measured/beyond_the_paper.json`` (notebook 09 checks it
 seconds every run took; the models and compressed files go to ``artifacts/full/seed<N>-holdout[-jitter<J>]/``,
 where notebook 09 finds them. Runs already saved there are read, not repeated.
 
-    python scripts/beyond_the_paper.py --table    # print the README's tables from the JSON, run nothing
 """
 from __future__ import annotations
 
@@ -44,37 +43,6 @@ OUTPUT = measured.path("beyond_the_paper")
 def _row(point) -> dict:
     """A point as the JSON records it: without the compressed file's path, which is this machine's."""
     return {key: value for key, value in asdict(point).items() if key != "file"}
-
-
-def _seed_table(runs: dict, seeds: list[int]) -> list[str]:
-    """Median and spread over ``seeds`` of each setting in ``runs``, one table row per setting."""
-    names = ", ".join(str(s) for s in seeds)
-    lines = [f"| setting | ratio, median [min, max] | test error, median [min, max] | seeds {names}: test error |",
-             "| --- | ---: | ---: | --- |"]
-    for label, run in runs.items():
-        s = run["summary"]
-        each = " / ".join(f"{p['test_error']:.2f}%" for p in run["points"])
-        lines.append(f"| {label} | {s['ratio']['median']:.1f}x [{s['ratio']['min']:.1f}, {s['ratio']['max']:.1f}] "
-                     f"| {s['test_error']['median']:.2f}% [{s['test_error']['min']:.2f}, {s['test_error']['max']:.2f}] "
-                     f"| {each} |")
-    return lines
-
-
-def markdown_tables(results: dict) -> str:
-    """The README's tables: the ablation (default seed), then the medians over seeds of rounds 1 and 2."""
-    rounds = {p["label"]: [] for p in results["ablation"]}
-    for number, chosen in ((1, results["chosen"]), (2, results["round2"]["chosen"])):
-        for label in dict.fromkeys(chosen.values()):
-            rounds[label].append(str(number))
-    lines = ["| # | setting (each row adds one ingredient) | file bytes | ratio | validation error | test error |",
-             "| ---: | --- | ---: | ---: | ---: | ---: |"]
-    for i, p in enumerate(results["ablation"], start=1):
-        mark = f" (chosen in round {' and '.join(rounds[p['label']])})" if rounds[p["label"]] else ""
-        lines.append(f"| {i} | {p['label']}{mark} | {p['file_bytes']:,} | {p['ratio']:.1f}x | {p['val_error']:.2f}% "
-                     f"| {p['test_error']:.2f}% |")
-    round2 = results["round2"]
-    return "\n".join(lines + [""] + _seed_table(results["over_seeds"], results["seeds"])
-                     + [""] + _seed_table(round2["over_seeds"], round2["seeds"]))
 
 
 def _over_seeds(labels, seeds, quick: bool, out: Path, options: dict | None = None) -> dict:
@@ -159,13 +127,9 @@ def total_seconds(results: dict) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=OUTPUT)
-    parser.add_argument("--table", action="store_true", help="print the README's tables from --output and stop")
     parser.add_argument("--part", choices=sorted(PARTS), action="append",
                         help="run only this part (repeatable); the others are kept from --output")
     args = parser.parse_args()
-    if args.table:
-        print(markdown_tables(json.loads(args.output.read_text())))
-        return
     quick = is_quick()
     out = artifacts_dir(quick).parent
     results = json.loads(args.output.read_text()) if args.part and args.output.is_file() else {}
