@@ -33,6 +33,13 @@ def test_the_rule_takes_each_layers_smallest_fraction_within_the_tolerance_and_s
         choose_units(points, 0.5, tolerance=-1)
 
 
+def test_an_error_exactly_at_the_bound_is_within_it():
+    # 0.48 + 0.20 is 0.6799... in floats; the rule must still accept an error of 0.68.
+    points = [ScanPoint("conv2", 0.75, 38, 0.52, 0), ScanPoint("conv2", 0.5, 25, 0.68, 0),
+              ScanPoint("conv2", 0.35, 18, 0.70, 0)]
+    assert choose_units(points, base_val_error=0.48, tolerance=0.20) == {"conv2": 0.5}
+
+
 def test_a_saved_scan_is_read_back_only_for_the_same_question(tmp_path, monkeypatch):
     import vietai_compress.structured_scan as scan
 
