@@ -108,8 +108,23 @@ def structured_section(result: dict) -> list[str]:
     lines += ["", f"Units kept: {result['units']}. Deep Compression on the smaller model (seed 42):", ""]
     lines += candidates_table(result["candidates"])
     lines += ["", f"Chosen for >= {result['target'][0]:g}x: {result['chosen']}. On fresh seeds "
-                  f"{', '.join(map(str, result['seeds']))}:", "",
-              "| seed | base test error | file ratio | file test error |", "| ---: | ---: | ---: | ---: |"]
+                  f"{', '.join(map(str, result['seeds']))}:", ""] + fresh_seed_lines(result)
+    if result.get("frontier"):
+        lines += [""] + frontier_lines(result["frontier"])
+    return lines
+
+
+def frontier_lines(frontier: dict) -> list[str]:
+    lines = [f"Toward {frontier['target'][0]:g}x, more candidates on the same smaller model (seed 42):", ""]
+    lines += candidates_table(frontier["candidates"])
+    lines += ["", f"Chosen for >= {frontier['target'][0]:g}x among these and the candidates above: "
+                  f"{frontier['chosen']}. On fresh seeds {', '.join(map(str, frontier['seeds']))}:", ""]
+    return lines + fresh_seed_lines(frontier)
+
+
+def fresh_seed_lines(result: dict) -> list[str]:
+    """The chosen setting's row per fresh seed (``result["over_seeds"]``) and their median."""
+    lines = ["| seed | base test error | file ratio | file test error |", "| ---: | ---: | ---: | ---: |"]
     lines += [f"| {p['seed']} | {p['base_test_error']:.2f}% | {p['ratio']:.1f}x | {p['test_error']:.2f}% |"
               for p in result["over_seeds"]]
     if result.get("summary"):
