@@ -53,15 +53,20 @@ def main() -> None:
     results = {
         "mode": "quick" if quick else "full", "target": list(STRUCTURED_TARGET), "base_val_error": base_val_error,
         "scan": [asdict(p) for p in scan], "units": units,
-        "candidates": [{k: v for k, v in asdict(p).items() if k != "file"} for p in points],
+        "candidates": [_row(p) for p in points],
         "chosen": chosen.label if chosen else None, "seeds": list(ROUND3_SEEDS),
-        "over_seeds": [{k: v for k, v in asdict(p).items() if k != "file"} for p in seeds],
+        "over_seeds": [_row(p) for p in seeds],
         "summary": summary(seeds) if seeds else None,
     }
     print(json.dumps(results["summary"]), flush=True)
     results["frontier"] = frontier(points, units, quick, out, shrink)
     print(json.dumps(results["frontier"]["summary"]), flush=True)
     atomic_write_text(args.output, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+
+
+def _row(point) -> dict:
+    """A run as the JSON records it: every field but the machine-specific file path."""
+    return {key: value for key, value in asdict(point).items() if key != "file"}
 
 
 def frontier(points: list, units: dict, quick: bool, out: Path, shrink: dict | None) -> dict:
@@ -72,10 +77,9 @@ def frontier(points: list, units: dict, quick: bool, out: Path, shrink: dict | N
     chosen = choose_for_ratio(points + more, FRONTIER_TARGET[0])
     print("chosen on validation for 160x:", chosen.label if chosen else None, flush=True)
     seeds = over_seeds(chosen.label, FRONTIER_SEEDS, quick, out, shrink=shrink, options=chosen.settings) if chosen else []
-    return {"target": list(FRONTIER_TARGET), "candidates": [{k: v for k, v in asdict(p).items() if k != "file"}
-                                                             for p in more],
+    return {"target": list(FRONTIER_TARGET), "candidates": [_row(p) for p in more],
             "chosen": chosen.label if chosen else None, "seeds": list(FRONTIER_SEEDS),
-            "over_seeds": [{k: v for k, v in asdict(p).items() if k != "file"} for p in seeds],
+            "over_seeds": [_row(p) for p in seeds],
             "summary": summary(seeds) if seeds else None}
 
 
