@@ -108,7 +108,7 @@ def save_results(settings: Settings, done: dict) -> dict:
 def test_saved_lenet5_results_from_before_jitter_are_run_again(tmp_path, monkeypatch):
     settings = Settings(model="lenet5", quick=True, out=tmp_path)
     save_results(settings, {"data": "MNIST"})
-    monkeypatch.setattr(pipeline, "run_pipeline", lambda s: "ran again")
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda s, shipped=False: "ran again")
     monkeypatch.setattr(pipeline, "expected_source", lambda quick: "MNIST")
     assert pipeline.load_or_run(settings) == "ran again"  # no jitter recorded: trained on plain images
     saved = save_results(settings, {"data": "MNIST", "jitter": 2})
@@ -117,7 +117,7 @@ def test_saved_lenet5_results_from_before_jitter_are_run_again(tmp_path, monkeyp
 
 def test_a_run_asked_with_the_models_default_jitter_is_the_same_run_as_one_asked_with_it_spelled_out(tmp_path,
                                                                                                  monkeypatch):
-    monkeypatch.setattr(pipeline, "run_pipeline", lambda s: "ran again")
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda s, shipped=False: "ran again")
     monkeypatch.setattr(pipeline, "expected_source", lambda quick: "MNIST")
     saved = save_results(Settings(quick=True, out=tmp_path, jitter=0), {"data": "MNIST", "jitter": 0})
     assert pipeline.load_or_run(Settings(quick=True, out=tmp_path)) == saved  # LeNet-300-100's default: 0 pixels
@@ -129,7 +129,7 @@ def test_a_run_asked_with_the_models_default_jitter_is_the_same_run_as_one_asked
 def test_saved_results_of_the_other_data_source_are_run_again(tmp_path, monkeypatch):
     settings = Settings(quick=True, out=tmp_path)
     saved = save_results(settings, {"data": "MNIST", "jitter": 0})
-    monkeypatch.setattr(pipeline, "run_pipeline", lambda s: "ran again")
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda s, shipped=False: "ran again")
     monkeypatch.setenv("VIETAI_DATA", str(tmp_path / "no-mnist"))  # quick mode will fall back to the digits
     assert pipeline.load_or_run(settings) == "ran again"
     write_fake_mnist(tmp_path / "mnist")
@@ -140,7 +140,7 @@ def test_saved_results_of_the_other_data_source_are_run_again(tmp_path, monkeypa
 def test_saved_results_are_found_whether_the_output_folder_is_named_relative_or_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     saved = save_results(Settings(quick=True, out=Path("artifacts")), {"data": "MNIST", "jitter": 0})
-    monkeypatch.setattr(pipeline, "run_pipeline", lambda s: "ran again")
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda s, shipped=False: "ran again")
     monkeypatch.setattr(pipeline, "expected_source", lambda quick: "MNIST")
     monkeypatch.chdir(tmp_path.parent)
     found = pipeline.load_or_run(Settings(quick=True, out=tmp_path / "artifacts"))

@@ -5,6 +5,7 @@ Taught in notebook 01_base_training (saving) and used by every later notebook th
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 from pathlib import Path
 from typing import Mapping
@@ -35,22 +36,37 @@ def save_checkpoint(model: nn.Module, path: str | Path, optimizer: torch.optim.O
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
+def fingerprint(model: nn.Module) -> str:
+    """A short SHA-256 of every tensor of ``model``'s state (names, shapes and bytes): what a later stage records
+    as its ``parent``, so that it is never reused after the model it started from changed."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{key}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def load_checkpoint_model(path: str | Path, name: str) -> nn.Module:
     """A model of the registry ``name`` (``"lenet5"``, ...) built with the widths its checkpoint's weights have (a
     structurally pruned model is smaller: notebook 11), with the checkpoint loaded."""
-    state = _load_payload(path)["state_dict"]
-    units = [tensor.shape[0] for key, tensor in state.items() if key.endswith(".weight")]
-    model = build_model(name, tuple(units[:-1]))
-    load_checkpoint(path, model)
+    return model_from_payload(read_payload(path), name)
+
+
+def model_from_payload(payload: dict, name: str) -> nn.Module:
+    """``load_checkpoint_model`` for a payload already read (``read_payload``, or ``reference.read_payload``)."""
+    units = [tensor.shape[0] for key, tensor in payload["state_dict"].items() if key.endswith(".bias")]
+    model = build_model(name, tuple(units[:-1]))  # every layer of the registered models has a bias
+    load_payload(payload, model)
     return model
 
 
 def read_checkpoint_meta(path: str | Path) -> dict:
     """The ``meta`` dict of a checkpoint, without touching any model."""
-    return _load_payload(path)["meta"]
+    return read_payload(path)["meta"]
 
 
-def _load_payload(path: str | Path) -> dict:
+def read_payload(path: str | Path) -> dict:
+    """A checkpoint's contents, ``{"state_dict", "meta"[, "optimizer"]}``, read with ``weights_only=True``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -67,12 +83,16 @@ def load_checkpoint(path: str | Path, model: nn.Module,
     Uses ``torch.load(..., weights_only=True)``: no arbitrary object is ever unpickled. A checkpoint of a
     weight-shared model loads into a freshly built one: its layers become shared layers first.
     """
-    payload = _load_payload(path)
+    return load_payload(read_payload(path), model, optimizer)
+
+
+def load_payload(payload: dict, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict:
+    """Load a checkpoint's contents (``read_payload``) into ``model`` (and ``optimizer``); return its meta."""
     share_like_state_dict(model, payload["state_dict"])
     model.load_state_dict(payload["state_dict"])
     if optimizer is not None:
         if "optimizer" not in payload:
-            raise ValueError(f"{path} holds no optimizer state")
+            raise ValueError("the checkpoint holds no optimizer state")
         optimizer.load_state_dict(payload["optimizer"])
     return payload.get("meta", {})
 

@@ -34,9 +34,10 @@ def _parser(preset: dict | None = None) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser("run", help="train, prune, retrain, share, fine-tune, encode, decode, verify")
     run.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                     help="named settings (recipe.PRESETS): 'article' (the default); 'best', 'best-jitter', "
-                          "'smallest-jitter' and 'lenet5-best' (chosen on the validation split in notebook 09); "
-                          "'lenet5-b' (notebook 08); 'lenet5-structured' and 'lenet5-structured-160' (notebook 11). "
+                     help="named settings (recipe.PRESETS): 'article' (the default); 'best-jitter', 'smallest-jitter' "
+                          "and 'lenet5-best' (chosen on the validation split in notebook 09); "
+                          "'lenet5-a', 'lenet5-b', 'lenet5-c' (notebook 08); 'lenet5-structured' and "
+                          "'lenet5-structured-160' (notebook 11). "
                           "Options given with it override its values")
     run.add_argument("--model", default="lenet300", help="model to compress: lenet300 or lenet5 (default: lenet300)")
     run.add_argument("--quick", action="store_true", default=None,
@@ -63,7 +64,8 @@ def _parser(preset: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--holdout", action=argparse.BooleanOptionalAction, default=True,
                      help="train on 55,000 images and report each stage on the 5,000 held out for validation "
                           "too (default); --no-holdout trains on all 60,000")
-    run.add_argument("--out", type=Path, default=Path("artifacts"), help="output folder (default: artifacts/)")
+    run.add_argument("--out", type=Path, default=None,
+                     help="output folder (default: the notebooks' artifacts/ folder, or VIETAI_ARTIFACTS)")
     run.add_argument("--retrain-base", action="store_true", help="train the base model even if one is saved")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     run.set_defaults(**(preset or {}))
@@ -120,9 +122,10 @@ def _run(args) -> None:
     from .config import is_quick
     from .pipeline import Settings, format_table, run_pipeline
 
+    out = {"out": args.out} if args.out is not None else {}
     settings = Settings(model=args.model, quick=is_quick() if args.quick is None else args.quick,
                         sensitivity=args.sensitivity, rounds=args.rounds, bits=args.bits, keep=args.keep,
-                        fine_tune_epochs=args.fine_tune_epochs, distill=args.distill, out=args.out,
+                        fine_tune_epochs=args.fine_tune_epochs, distill=args.distill, **out,
                         reuse_base=not args.retrain_base, progress=not args.no_progress, seed=args.seed,
                         holdout=args.holdout, jitter=args.jitter, units=args.units)
     results = run_pipeline(settings)

@@ -28,6 +28,21 @@ def flush_denormals() -> None:
 
 flush_denormals()
 
+# One CPU thread for every computation, chosen here, once. A matrix product sums in an order that depends on the
+# number of threads, so LeNet-300-100 trained with one thread and with two ends as two different models; with one,
+# a run gives the same bytes every time on this machine, and the numbers in the notebooks are the ones you get. On
+# the 2-core CPU one thread trains LeNet-300-100 about as fast as two and LeNet-5 about half as fast; every speed
+# measurement of the series uses one thread too. ``torch.set_num_threads`` after importing this module overrides it.
+THREADS = 1
+
+
+def use_threads(threads: int = THREADS) -> None:
+    """Run PyTorch's CPU operations on ``threads`` threads (called at import with ``THREADS``)."""
+    torch.set_num_threads(check_int(threads, "threads", 1))
+
+
+use_threads()
+
 Device = torch.device | str | None  # what every ``device=`` argument accepts (None: ``get_device()``)
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -79,17 +94,27 @@ def data_root() -> Path:
     return Path(value).expanduser().resolve() if value else _default_folder("data")
 
 
+def artifacts_root() -> Path:
+    """The folder of everything a run writes: ``VIETAI_ARTIFACTS`` if set, else ``./artifacts`` (in a checkout, the
+    repository's). The notebooks and ``vietai-compress run`` both write there, one subfolder per mode."""
+    value = os.environ.get("VIETAI_ARTIFACTS")
+    return Path(value).expanduser().resolve() if value else _default_folder("artifacts")
+
+
 def artifacts_dir(quick: bool | None = None) -> Path:
     """Folder for checkpoints and compressed files, one per mode: ``artifacts/quick`` or ``artifacts/full``.
 
-    ``VIETAI_ARTIFACTS`` overrides the parent folder. Keeping the modes apart means a quick-mode
-    checkpoint is never picked up by a full-mode run.
+    Keeping the modes apart means a quick-mode checkpoint is never picked up by a full-mode run.
     """
-    value = os.environ.get("VIETAI_ARTIFACTS")
-    parent = Path(value).expanduser().resolve() if value else _default_folder("artifacts")
-    return parent / mode_name(quick)
+    return artifacts_root() / mode_name(quick)
 
 
-def mode_banner(quick: bool, epochs: int) -> str:
-    """The banner printed by every config cell, e.g. ``Chế độ: FULL (100 epoch)`` (Vietnamese nouns take no plural)."""
-    return f"Chế độ: {mode_name(quick).upper()} ({epochs} epoch)"
+def mode_banner(quick: bool, epochs: int, train: bool | None = None) -> str:
+    """The banner printed by every settings cell, e.g. ``Chế độ: FULL (100 epoch)`` (Vietnamese nouns take no plural);
+    given ``train`` (the notebook's ``TRAIN`` switch), full mode also says whether it trains or loads (class mode)."""
+    banner = f"Chế độ: {mode_name(quick).upper()} ({epochs} epoch)"
+    if quick or train is None:
+        return banner
+    if train:
+        return banner + ", TRAIN = True: mọi bước huấn luyện chạy trên máy này"
+    return banner + ", lớp học (TRAIN = False): các bước huấn luyện nạp kết quả của lần chạy tham chiếu"

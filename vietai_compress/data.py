@@ -64,6 +64,20 @@ class TensorLoader:
                 idx = order[start:start + self.batch_size]
                 yield tuple(t[idx] for t in tensors)
 
+    def batch_sizes(self) -> list[int]:
+        """The size of every batch of one pass: ``batch_size``, the last one smaller."""
+        n = len(self.labels)
+        return [min(self.batch_size, n - start) for start in range(0, n, self.batch_size)]
+
+    def skip(self, passes: int) -> "TensorLoader":
+        """Draw the shuffling of ``passes`` passes without yielding a batch: afterwards the loader is where
+        ``passes`` passes of training would have left it. A stage loaded from its checkpoint instead of trained
+        (``pipeline.Run``) leaves the batches of the next stage as they would have been. Returns the loader."""
+        for _ in range(check_int(passes, "passes", 0)):
+            if self.shuffle:
+                torch.randperm(len(self.labels), generator=self.generator)
+        return self
+
     def copy(self) -> "TensorLoader":
         """The same samples and batches with a newly seeded shuffling generator. Training on a copy leaves this
         loader's order untouched, so later runs do not depend on whether a model was trained or loaded."""
@@ -125,6 +139,16 @@ class Jittered:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, labels in self.loader:
             yield jitter(images, self.max_shift, self.generator), labels
+
+    def skip(self, passes: int) -> "Jittered":
+        """Draw the shuffling and the shifts of ``passes`` passes without yielding a batch (``TensorLoader.skip``):
+        the same random numbers ``jitter`` draws, one (2, batch) draw per batch. Returns the loader."""
+        self.loader.skip(passes)
+        for _ in range(check_int(passes, "passes", 0)):
+            for size in self.loader.batch_sizes():
+                if self.max_shift:
+                    torch.randint(0, 2 * self.max_shift + 1, (2, size), generator=self.generator)
+        return self
 
     def copy(self) -> "Jittered":
         """The same images, shifts and batches from the start, with newly seeded generators (``TensorLoader.copy``)."""

@@ -1,9 +1,9 @@
-"""The whole Deep Compression pipeline in one call, as run by ``vietai-compress run``.
+"""The whole Deep Compression pipeline, as run by ``vietai-compress run`` and by the notebooks.
 
-train (or reuse) -> prune -> retrain (once, or in several rounds) -> share weights -> fine-tune centroids
--> encode -> decode -> verify.
-Each step is a stage of ``stages`` (the same functions notebooks 01-06 call); this module chains them
-and measures.
+train (or reuse) -> [remove units] -> prune -> retrain (once, or in several rounds) -> share weights -> fine-tune
+centroids -> encode -> decode -> verify. ``Run`` gives each stage of one setting (``Settings``), loaded from the
+checkpoint an earlier run wrote or computed with the functions of ``stages`` (the ones notebooks 01-06 teach);
+``run_pipeline`` measures every stage and writes the results beside the compressed file.
 """
 from __future__ import annotations
 
@@ -17,19 +17,20 @@ from typing import Mapping
 import torch
 import torch.nn as nn
 
-from .checkpoints import bits_label, run_name
-from .checks import check_int, check_real
+from .checkpoints import bits_label, fingerprint, model_from_payload, read_payload, run_name
+from .checks import check_choice, check_int, check_real
 from .compression import model_size_report
-from .config import SEED, get_device, mode_name, seed_everything
+from .config import SEED, Device, artifacts_root, get_device, mode_name, seed_everything
 from .data import Jittered, expected_source, mnist_loaders
 from .fileio import atomic_write_text
 from .models import build_model, masked_layers, widths
-from .pruning import keep_fractions
-from .structured import keep_label, unit_fractions
+from .pruning import keep_fractions, split_epochs
 from .quantization import bits_per_layer, check_bits
 from .recipe import BATCH_SIZE, BITS, SENSITIVITY, fine_tune_epochs, model_epochs, model_jitter
-from .stages import load_or_train_base_model, prune_and_retrain, prune_units_and_retrain, share_and_fine_tune
+from .stages import (base_meta, prune_and_retrain, saved_payload, prune_units_and_retrain, retrained_meta,
+                     share_and_fine_tune, shared_meta, train_base, units_meta)
 from .storage import load_compressed, save_compressed
+from .structured import keep_label, unit_fractions
 from .training import Batches, evaluate
 from .vcz import size_report
 
@@ -44,7 +45,7 @@ class Settings:
     bits: int | dict[str, int] = BITS  # one for every layer, or per layer
     rounds: int = 1  # prune + retrain rounds; 1 is the article's one-shot pruning
     keep: dict[str, float] | None = None  # fractions of weights kept per layer, instead of s x std
-    out: Path = Path("artifacts")
+    out: Path = field(default_factory=artifacts_root)  # the notebooks' artifacts folder, one subfolder per mode
     fine_tune_epochs: int | None = None  # None: 5 in full mode, one MNIST epoch of steps in quick mode
     distill: bool = False  # the dense base model teaches retraining and fine-tuning (notebook 07)
     reuse_base: bool = True
@@ -124,12 +125,188 @@ class Stage:
     val_accuracy: float | None = None  # on the held-out validation images, with ``Settings.holdout``
 
 
+STAGES = ("base", "units", "retrained", "shared")
+# What each stage's checkpoint holds, as a notebook says it when it loads one
+STAGE_VI = {"base": "mô hình gốc", "units": "mô hình đã bỏ nơ-ron và huấn luyện lại",
+            "retrained": "mô hình đã cắt tỉa và huấn luyện lại",
+            "shared": "mô hình đã chia sẻ trọng số và tinh chỉnh tâm cụm"}
+
+
+class Run:
+    """The stages of one run of the pipeline (``Settings``), each loaded from its checkpoint or computed and saved.
+
+    base -> [whole units removed, retrained] -> pruned + retrained -> shared + fine-tuned -> compressed file, each a
+    file in ``settings.folder``: ``<model>_base.pt``, ``<name>_units.pt``, ``<name>_retrained.pt``,
+    ``<stem>_shared.pt``, ``<stem>.vcz``. The notebooks and ``vietai-compress run`` call the same stages, so they
+    share one set of files: notebook 10's "notebook 06's file" is the file notebook 06 wrote.
+
+    A stage first looks for its checkpoint in the artifacts folder (an earlier notebook or command wrote it); then,
+    with ``shipped`` (class mode: full mode with ``TRAIN = False``), among the reference run's files shipped with the
+    package (``reference``); and computes it only when neither was made with this run's settings (mode, epochs,
+    data, ...). Every stage trains on one training loader, in order: the base model on a copy of it, then removing
+    units, retraining and fine-tuning, each where the stage before left the shuffling. A stage that is loaded
+    instead of trained moves the loader on as its training would have (``TensorLoader.skip``): the numbers are the
+    same whichever stages were loaded and in whatever order a notebook asks for them. Models come back on
+    ``device`` (default ``get_device()``); each call returns a new copy.
+    """
+
+    def __init__(self, settings: Settings, device: Device = None, shipped: bool = False):
+        self.settings, self.device = settings, torch.device(device) if device else get_device()
+        self.shipped = shipped and not settings.quick  # the reference run is a full-mode run
+        seed_everything(settings.seed)
+        loaders = mnist_loaders(BATCH_SIZE, device=self.device, quick=settings.quick, seed=settings.seed,
+                                validation=settings.holdout)
+        train_loader, self.test_loader = loaders[0], loaders[-1]
+        self.val_loader = loaders[1] if settings.holdout else None
+        if settings.eval_images is not None:
+            self.test_loader = first_images(self.test_loader, settings.eval_images)
+            if self.val_loader is not None:
+                self.val_loader = first_images(self.val_loader, settings.eval_images)
+        if settings.train_images is not None:
+            train_loader = first_images(train_loader, settings.train_images)
+        self._train = Jittered(train_loader, settings.shift, seed=settings.seed) if settings.shift else train_loader
+        self.epochs = settings.epochs or model_epochs(settings.model, settings.quick, len(train_loader))
+        self.ft_epochs = (settings.fine_tune_epochs if settings.fine_tune_epochs is not None
+                          else fine_tune_epochs(settings.quick, len(train_loader)))
+        self._models: dict[str, nn.Module] = {}
+        self._payloads: dict[str, dict] = {}  # each stage's checkpoint as read: meta, optimizer state
+
+    # ------------------------------------------------------------ where each stage's file is
+    def path(self, stage: str) -> Path:
+        """The checkpoint of ``stage`` (one of ``STAGES``) in the artifacts folder, or ``"file"``: the ``.vcz``."""
+        s = self.settings
+        names = {"base": f"{s.model}_base.pt", "units": f"{s.name}_units.pt", "retrained": f"{s.name}_retrained.pt",
+                 "shared": f"{s.stem}_shared.pt", "file": f"{s.stem}.vcz"}
+        return s.folder / names[check_choice(stage, "stage", names)]
+
+    def expected_meta(self, stage: str) -> dict:
+        """What ``stage``'s checkpoint must record to be this run's (``stages.*_meta``); after the base model, also
+        the ``fingerprint`` of the model the stage started from, which is loaded or computed first."""
+        s, loader = self.settings, self._train
+        if stage == "base":
+            return base_meta(s.quick, loader, s.model, self.epochs)
+        if stage == "units":
+            meta = units_meta(s.quick, loader, s.units, s.model, self.epochs)
+        elif stage == "retrained":
+            meta = retrained_meta(s.quick, loader, s.sensitivity, s.rounds, s.keep, s.distill, s.model, self.epochs)
+        else:
+            meta = shared_meta(s.quick, loader, s.sensitivity, s.rounds, s.bits, self.ft_epochs, s.keep, s.distill,
+                               s.model, self.epochs)
+        return {**meta, "parent": fingerprint(self._model(self._parent(stage)))}
+
+    def _parent(self, stage: str) -> str:
+        """The stage whose model ``stage`` starts from."""
+        if stage == "retrained":
+            return "units" if self.settings.units else "base"
+        return {"units": "base", "shared": "retrained"}[stage]
+
+    def meta(self, stage: str) -> dict:
+        """The metadata of ``stage``'s checkpoint (settings, seconds it took, training history), loading or
+        computing the stage first."""
+        return self._payload(stage)["meta"]
+
+    def optimizer_state(self, stage: str = "base") -> dict:
+        """The optimizer state saved with ``stage``'s checkpoint (the base model's Adam: notebook 03)."""
+        return self._payload(stage)["optimizer"]
+
+    def _payload(self, stage: str) -> dict:
+        self._model(stage)
+        return self._payloads[stage]
+
+    # ------------------------------------------------------------ the loader each stage trains on
+    def train_loader(self, stage: str = "base") -> Batches:
+        """A copy of the training loader, shuffled as ``stage`` sees it: fresh for the base model (and for a
+        stage distilled from precomputed logits), else after the passes of the stages before it."""
+        passes = {"base": 0, "units": 0, "retrained": self._passes("units"),
+                  "shared": self._passes("units") + self._passes("retrained")}
+        return self._train.copy().skip(passes[check_choice(stage, "stage", passes)])
+
+    def _passes(self, stage: str) -> int:
+        """Passes over the training loader that ``stage`` draws from it (0 when it does not run, or when it
+        distils from logits computed once, ``stages.taught_by``: that loader shuffles on its own)."""
+        s = self.settings
+        if (stage == "units" and not s.units) or (s.distill and not s.shift):
+            return 0
+        if stage == "retrained" and s.rounds > 1:
+            return sum(split_epochs(self.epochs, s.rounds))
+        return self.epochs
+
+    # ------------------------------------------------------------ the stages
+    def base(self) -> nn.Module:
+        """The dense model trained with the recipe (``stages.train_base``; notebook 01)."""
+        return copy.deepcopy(self._model("base"))
+
+    def units(self) -> nn.Module:
+        """The base model with whole units removed and retrained (``stages.prune_units_and_retrain``; notebook
+        11); the base model itself when the settings remove no unit."""
+        return copy.deepcopy(self._model("units" if self.settings.units else "base"))
+
+    def retrained(self) -> nn.Module:
+        """Pruned and retrained (``stages.prune_and_retrain``; notebook 03)."""
+        return copy.deepcopy(self._model("retrained"))
+
+    def shared(self) -> nn.Module:
+        """Weights shared by k-means, centroids fine-tuned (``stages.share_and_fine_tune``; notebook 04)."""
+        return copy.deepcopy(self._model("shared"))
+
+    def compressed(self) -> Path:
+        """The ``.vcz`` file of the shared model, written with Huffman coding (``storage.save_compressed``;
+        notebook 06). Returns its path."""
+        return save_compressed(self._model("shared"), self.path("file"))
+
+    def teacher(self) -> nn.Module | None:
+        """The dense base model in eval mode when the settings distil from it (notebook 07), else None."""
+        return copy.deepcopy(self._model("base")).eval() if self.settings.distill else None
+
+    def _model(self, stage: str) -> nn.Module:
+        if stage not in self._models:
+            payload = self._saved(stage)
+            if payload is not None:
+                self._models[stage] = model_from_payload(payload, self.settings.model).to(self.device)
+            else:
+                self._models[stage] = self._compute(stage)
+                payload = read_payload(self.path(stage))
+            self._payloads[stage] = payload
+        return self._models[stage]
+
+    def _saved(self, stage: str) -> dict | None:
+        """The checkpoint of ``stage`` made with this run's settings: in the artifacts folder, or (``shipped``)
+        among the reference run's files; None when neither has one (``stages.saved_payload``)."""
+        path = self.path(stage)
+        relative = path.relative_to(self.settings.out / mode_name(self.settings.quick))
+        return saved_payload(path, self.expected_meta(stage), relative, self.shipped, STAGE_VI[stage], self.device)
+
+    def _compute(self, stage: str) -> nn.Module:
+        s, progress = self.settings, self.settings.progress
+        if stage == "base":
+            seed_everything(s.seed)  # the same initial weights for the same seed, whatever ran before
+            model = build_model(s.model).to(self.device)
+            train_base(model, self.train_loader("base"), s.quick, self.device, progress, eval_loader=self.val_loader,
+                       path=self.path("base"), epochs=self.epochs)
+            return model
+        model = copy.deepcopy(self._model(self._parent(stage)))
+        parent = fingerprint(model)
+        if stage == "units":
+            prune_units_and_retrain(model, self.train_loader("units"), s.quick, s.units, self.device, progress,
+                                    path=self.path("units"), teacher=self.teacher(), epochs=self.epochs, parent=parent)
+        elif stage == "retrained":
+            prune_and_retrain(model, self.train_loader("retrained"), s.quick, s.sensitivity, s.rounds, self.device,
+                              progress, eval_loader=self.val_loader, path=self.path("retrained"), keep=s.keep,
+                              teacher=self.teacher(), epochs=self.epochs, parent=parent)
+        else:
+            share_and_fine_tune(model, self.train_loader("shared"), s.quick, s.bits, self.ft_epochs, self.device,
+                                progress, path=self.path("shared"), s=s.sensitivity, rounds=s.rounds, keep=s.keep,
+                                teacher=self.teacher(), epochs=self.epochs, parent=parent)
+        return model
+
+
 def _nonzero_weights(model: nn.Module) -> int:
     return sum(row.nonzeros for row in model_size_report(model).rows)
 
 
-def run_pipeline(settings: Settings) -> dict:
-    """Run every stage, write checkpoints, the compressed file and the results under ``settings.folder``.
+def run_pipeline(settings: Settings, shipped: bool = False) -> dict:
+    """Every stage of ``Run(settings)`` (loaded or computed), measured, and the compressed file written, decoded and
+    checked under ``settings.folder``.
 
     Returns the results: settings, one ``Stage`` per step (test accuracy, and validation accuracy with
     ``holdout``; nonzero weights, bytes, ratio to dense float32), the compressed file's path and the time
@@ -137,94 +314,70 @@ def run_pipeline(settings: Settings) -> dict:
     ``<file stem>.json`` beside the compressed file, with the seconds the whole run took.
     """
     started = time.perf_counter()
-    quick, out = settings.quick, settings.folder
-    device = get_device()
-    seed_everything(settings.seed)
-    loaders = mnist_loaders(BATCH_SIZE, device=device, quick=quick, seed=settings.seed, validation=settings.holdout)
-    train_loader, test_loader = loaders[0], loaders[-1]
-    val_loader = loaders[1] if settings.holdout else None
-    if settings.eval_images is not None:
-        test_loader = first_images(test_loader, settings.eval_images)
-        val_loader = first_images(val_loader, settings.eval_images) if val_loader is not None else None
-    if settings.train_images is not None:
-        train_loader = first_images(train_loader, settings.train_images)
-    if settings.shift:
-        train_loader = Jittered(train_loader, settings.shift, seed=settings.seed)
-    loaders = (train_loader, test_loader)
-    epochs = settings.epochs or model_epochs(settings.model, quick, len(train_loader))
+    run = Run(settings, shipped=shipped)
+    if not settings.reuse_base and run.path("base").exists():
+        run.path("base").unlink()  # later stages record the base they started from, so they are redone too
     stages: list[Stage] = []
 
     def record(stage: str, model: nn.Module, size: int) -> None:
-        val = evaluate(model, val_loader, device).accuracy if val_loader is not None else None
-        stages.append(Stage(stage, evaluate(model, test_loader, device).accuracy, _nonzero_weights(model), size,
-                            val_accuracy=val))
+        val = evaluate(model, run.val_loader, run.device).accuracy if run.val_loader is not None else None
+        stages.append(Stage(stage, evaluate(model, run.test_loader, run.device).accuracy, _nonzero_weights(model),
+                            size, val_accuracy=val))
 
-    base_path = out / f"{settings.model}_base.pt"
-    if not settings.reuse_base and base_path.exists():
-        base_path.unlink()
-    model = load_or_train_base_model(quick, base_path, loaders, device, settings.progress, settings.model, epochs,
-                                     seed=settings.seed)
-    dense_bytes = model_size_report(model).total_bytes("dense")
-    record("base (dense float32)", model, dense_bytes)
+    base = run.base()
+    dense_bytes = model_size_report(base).total_bytes("dense")
+    record("base (dense float32)", base, dense_bytes)
+    s = settings
+    if s.units:
+        smaller = run.units()
+        record(f"units kept ({keep_label(s.units)}) + retrained, dense", smaller,
+               model_size_report(smaller).total_bytes("dense"))
+    in_rounds = (f", {s.rounds} rounds" if s.rounds > 1 else "") + (", distilled" if s.distill else "")
+    rule = f"s = {s.sensitivity:g}" if s.keep is None else "keep " + ", ".join(f"{n} {100 * f:g}%" for n, f in s.keep.items())
+    retrained = run.retrained()
+    record(f"pruned ({rule}) + retrained{in_rounds}, CSR", retrained, model_size_report(retrained).total_bytes("pruned"))
+    shared = run.shared()
+    fine_tuned = f", centroids fine-tuned ({run.ft_epochs} ep)" if run.ft_epochs else ""
+    record(f"shared ({bits_label(s.bits)} bits{fine_tuned}, CSR)", shared, model_size_report(shared).total_bytes("shared"))
 
-    s, rounds, bits, keep = settings.sensitivity, settings.rounds, settings.bits, settings.keep
-    teacher = copy.deepcopy(model).eval() if settings.distill else None
-    if settings.units:
-        prune_units_and_retrain(model, train_loader, quick, settings.units, device, settings.progress,
-                                path=out / f"{settings.name}_units.pt", teacher=teacher, epochs=epochs)
-        record(f"units kept ({keep_label(settings.units)}) + retrained, dense", model,
-               model_size_report(model).total_bytes("dense"))
-    prune_and_retrain(model, train_loader, quick, s, rounds, device, settings.progress,
-                      path=out / f"{settings.name}_retrained.pt", keep=keep, teacher=teacher, epochs=epochs)
-    in_rounds = f", {rounds} rounds" if rounds > 1 else ""
-    in_rounds += ", distilled" if settings.distill else ""
-    rule = f"s = {s:g}" if keep is None else "keep " + ", ".join(f"{n} {100 * f:g}%" for n, f in keep.items())
-    record(f"pruned ({rule}) + retrained{in_rounds}, CSR", model, model_size_report(model).total_bytes("pruned"))
-
-    ft_epochs = settings.fine_tune_epochs
-    if ft_epochs is None:
-        ft_epochs = fine_tune_epochs(quick, len(train_loader))
-    share_and_fine_tune(model, train_loader, quick, bits, ft_epochs, device, settings.progress,
-                        path=out / f"{settings.stem}_shared.pt", s=s, rounds=rounds, keep=keep,
-                        teacher=teacher, epochs=epochs)
-    fine_tuned = f", centroids fine-tuned ({ft_epochs} ep)" if ft_epochs else ""
-    record(f"shared ({bits_label(bits)} bits{fine_tuned}, CSR)", model, model_size_report(model).total_bytes("shared"))
-
-    path = save_compressed(model, out / f"{settings.stem}.vcz")
+    path = run.compressed()
     start = time.perf_counter()
-    decoded = build_model(settings.model, widths(model))
+    decoded = build_model(s.model, widths(shared))
     load_compressed(path, decoded)
     decode_seconds = time.perf_counter() - start
-    decoded.to(device)
+    decoded.to(run.device)
     record("compressed file (Huffman)", decoded, path.stat().st_size)
-    identical = _same_outputs(model, decoded, test_loader)
+    identical = _same_outputs(shared, decoded, run.test_loader)
     if not identical:
         raise RuntimeError(f"{path} does not reproduce the model's outputs")
 
     for stage in stages:
         stage.ratio = dense_bytes / stage.bytes
+    train_loader = run.train_loader()
     results = {
         "requested": {**asdict(settings), "out": str(settings.out)},
-        "settings": {**asdict(settings), "out": str(settings.out), "epochs": epochs, "jitter": settings.shift,
-                     "fine_tune_epochs": ft_epochs, "data": train_loader.source, "train_images": len(train_loader.labels)},
+        "settings": {**asdict(settings), "out": str(settings.out), "epochs": run.epochs, "jitter": settings.shift,
+                     "fine_tune_epochs": run.ft_epochs, "data": train_loader.source,
+                     "train_images": len(train_loader.labels)},
         "stages": [asdict(stage) for stage in stages],
         "file": str(path), "file_bytes": path.stat().st_size, "dense_bytes": dense_bytes,
         "decode_seconds": decode_seconds, "outputs_identical": identical,
         "size_report": size_report(path).rows(),
-        "seconds": time.perf_counter() - started,  # the whole run, base training included when it trained one
+        "seconds": time.perf_counter() - started,  # this call, including any stage it trained
     }
     text = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
     atomic_write_text(path.with_suffix(".json"), text)
-    atomic_write_text(out / "results.json", text)
+    atomic_write_text(settings.folder / "results.json", text)
     return results
 
 
-def load_or_run(settings: Settings) -> dict:
+def load_or_run(settings: Settings, shipped: bool = False) -> dict:
     """The results of ``run_pipeline(settings)``: read from ``<folder>/<stem>.json`` when an earlier run of
     exactly these settings wrote it, on the data this run would read (``expected_source``: MNIST, or quick
-    mode's digits), and its compressed file is still beside it; otherwise run now. The output folder may be
-    named differently (relative or absolute): the results are found in it, and their ``file`` points there.
-    Results written before jitter existed were trained on plain images (jitter 0)."""
+    mode's digits), and its compressed file is still beside it; otherwise run now (``shipped``: stages the reference
+    run made are loaded, not trained). The output folder may be named differently (relative or absolute): the
+    results are found in it, and their ``file`` points there. Results written before jitter existed were trained on
+    plain images (jitter 0)."""
     path = settings.folder / f"{settings.stem}.json"
     if path.is_file():
         results = json.loads(path.read_text())
@@ -239,7 +392,7 @@ def load_or_run(settings: Settings) -> dict:
         if all(saved.get(key) == value for key, value in wanted.items() if key not in ignored) \
                 and same_data and compressed.is_file():
             return {**results, "file": str(compressed)}
-    return run_pipeline(settings)
+    return run_pipeline(settings, shipped)
 
 
 def first_images(loader: Batches, count: int) -> Batches:

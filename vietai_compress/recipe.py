@@ -51,9 +51,14 @@ PRESETS = {
                     "bits": {"fc1": 4, "fc2": 4, "fc3": 5}, "distill": True, "jitter": 1},
     "smallest-jitter": {"keep": {"fc1": 0.015, "fc2": 0.04, "fc3": 0.2}, "rounds": 10,
                         "bits": {"fc1": 4, "fc2": 4, "fc3": 5}, "distill": True, "jitter": 1},
-    # notebook 08's setting B (the most accurate on validation among its candidates of at least 64x)
+    # notebook 08's settings A, B and C: for each of its targets (at least 39x, 64x, 100x), the most accurate on
+    # validation among its candidates (a test checks them against what notebook 08 chose)
+    "lenet5-a": {"model": "lenet5", "keep": {"conv1": 0.66, "conv2": 0.12, "fc1": 0.08, "fc2": 0.19}, "rounds": 3,
+                 "bits": {"conv1": 5, "conv2": 5, "fc1": 4, "fc2": 4}, "distill": False},
     "lenet5-b": {"model": "lenet5", "keep": {"conv1": 0.5, "conv2": 0.08, "fc1": 0.03, "fc2": 0.15}, "rounds": 3,
                  "bits": {"conv1": 5, "conv2": 5, "fc1": 4, "fc2": 4}, "distill": False},
+    "lenet5-c": {"model": "lenet5", "keep": {"conv1": 0.5, "conv2": 0.08, "fc1": 0.02, "fc2": 0.15}, "rounds": 3,
+                 "bits": {"conv1": 5, "conv2": 5, "fc1": 3, "fc2": 4}, "distill": False},
     # notebook 09's LeNet-5 (the most accurate on validation among its candidates of at least 160x)
     "lenet5-best": {"model": "lenet5", "keep": {"conv1": 0.4, "conv2": 0.04, "fc1": 0.01, "fc2": 0.1}, "rounds": 3,
                     "bits": {"conv1": 4, "conv2": 3, "fc1": 3, "fc2": 3}, "distill": False, "jitter": 2},

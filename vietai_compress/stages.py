@@ -2,19 +2,20 @@
 
 train base -> prune + retrain -> share + fine-tune -> encode (``storage.save_compressed``).
 Each stage changes the model it is given, returns what it measured, and, given a ``path``, writes its
-checkpoint with metadata it builds itself (``*_meta``), so no caller types metadata by hand. The
-``load_or_*`` functions let every notebook run on its own: they load the checkpoint an earlier notebook
-wrote when its metadata matches this run (mode, epochs, data source, settings), or run the stages.
+checkpoint with metadata it builds itself (``*_meta``), so no caller types metadata by hand. ``pipeline.Run``
+chains them, loading a stage's checkpoint instead when its metadata matches the run (``matches``).
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Mapping
 
 import torch.nn as nn
 
-from .checkpoints import (base_checkpoint_path, load_checkpoint, read_checkpoint_meta, retrained_checkpoint_path,
-                          save_checkpoint, shared_checkpoint_path, teacher_checkpoint_path)
+from . import reference
+from .checkpoints import (load_payload, read_checkpoint_meta, read_payload, save_checkpoint,
+                          teacher_checkpoint_path)
 from .checks import check_int, check_real
 from .config import SEED, Device, get_device, is_quick, mode_name, seed_everything
 from .data import Jittered, TensorLoader, mnist_loaders
@@ -53,10 +54,18 @@ def retrained_meta(quick: bool, train_loader: Batches, s: float, rounds: int,
 def shared_meta(quick: bool, train_loader: Batches, s: float, rounds: int, bits: int | Mapping[str, int],
                 ft_epochs: int, keep: Mapping[str, float] | None = None, distill: bool = False,
                 model: str = "lenet300", epochs: int | None = None) -> dict:
-    """``retrained_meta`` plus the weight sharing: bits (one, or per layer) and epochs of centroid fine-tuning."""
-    bits = bits if not isinstance(bits, Mapping) else dict(bits)
+    """``retrained_meta`` plus the weight sharing: bits (one number when every layer has the same, else per layer)
+    and epochs of centroid fine-tuning."""
+    if isinstance(bits, Mapping):
+        bits = next(iter(set(bits.values()))) if len(set(bits.values())) == 1 else dict(bits)
     return {**retrained_meta(quick, train_loader, s, rounds, keep, distill, model, epochs), "bits": bits,
             "fine_tune_epochs": ft_epochs}
+
+
+def units_meta(quick: bool, train_loader: Batches, units: Mapping[str, float], model: str = "lenet300",
+               epochs: int | None = None) -> dict:
+    """``base_meta`` plus the fraction of units each named layer kept (structured pruning, notebook 11)."""
+    return {**base_meta(quick, train_loader, model, epochs), "units": dict(units)}
 
 
 def taught_by(teacher: nn.Module | None, train_loader: TensorLoader | Jittered) -> tuple[Batches, LossFn]:
@@ -89,10 +98,11 @@ def train_base(model: nn.Module, train_loader: Batches, quick: bool, device: Dev
     """
     optimizer = make_optimizer(model)
     meta = base_meta(quick, train_loader, model_name(model), epochs)
+    started = time.perf_counter()
     history = train(model, _own_copy(train_loader), optimizer, meta["epochs"], device, progress,
                     eval_loader=eval_loader, desc=desc)
     if path is not None:
-        save_checkpoint(model, path, optimizer, **meta)
+        save_checkpoint(model, path, optimizer, **meta, seconds=time.perf_counter() - started, history=history)
     return history
 
 
@@ -100,7 +110,7 @@ def prune_and_retrain(model: nn.Module, train_loader: Batches, quick: bool, s: f
                       device: Device = None, progress: bool = True, eval_loader: Batches | None = None,
                       path: str | Path | None = None, desc: str = "huấn luyện lại",
                       keep: Mapping[str, float] | None = None, teacher: nn.Module | None = None,
-                      epochs: int | None = None) -> list[PruningRound]:
+                      epochs: int | None = None, parent: str | None = None) -> list[PruningRound]:
     """Prune with s x std and retrain with a fresh Adam for the recipe's epochs (``model_epochs``; notebook 03).
 
     ``keep`` (a fraction of the weights per layer, e.g. ``{"fc1": 0.04, "fc2": 0.08, "fc3": 0.3}``) replaces
@@ -108,12 +118,13 @@ def prune_and_retrain(model: nn.Module, train_loader: Batches, quick: bool, s: f
     per-layer counts in several prune + retrain rounds sharing the same epochs (``prune_in_rounds``).
     With a ``teacher`` (the dense model before pruning) the retraining distils from it (``taught_by``).
     ``epochs`` overrides the recipe's. Returns one ``PruningRound`` per round; saves ``retrained_meta`` with
-    the model to ``path`` when given.
+    the model to ``path`` when given (and ``parent``, the ``checkpoints.fingerprint`` of the model it started from).
     """
     s, rounds = check_real(s, "s", 0.0), check_int(rounds, "rounds", 1)
     name = model_name(model)
     epochs = model_epochs(name, quick, len(train_loader)) if epochs is None else check_int(epochs, "epochs", 1)
     target = keep_counts(model, keep) if keep is not None else std_kept_counts(model, s)
+    started = time.perf_counter()
     loader, loss_fn = taught_by(teacher, train_loader)
     if rounds == 1:
         if keep is None:
@@ -129,27 +140,32 @@ def prune_and_retrain(model: nn.Module, train_loader: Batches, quick: bool, s: f
                                  desc=f"{desc}, vòng")
     if path is not None:
         save_checkpoint(model, path, **retrained_meta(quick, train_loader, s, rounds, keep, teacher is not None, name,
-                                                      epochs))
+                                                      epochs), seconds=time.perf_counter() - started, parent=parent,
+                        history=[{"kept": r.kept, "epochs": r.epochs, "accuracy": r.accuracy, **r.history}
+                                 for r in result])
     return result
 
 
 def prune_units_and_retrain(model: nn.Module, train_loader: Batches, quick: bool, units: Mapping[str, float],
                             device: Device = None, progress: bool = True, path: str | Path | None = None,
                             teacher: nn.Module | None = None, epochs: int | None = None,
-                            desc: str = "huấn luyện lại sau khi bỏ nơ-ron") -> dict[str, list[float]]:
+                            desc: str = "huấn luyện lại sau khi bỏ nơ-ron", parent: str | None = None
+                            ) -> dict[str, list[float]]:
     """Structured pruning (notebook 11): keep the fraction ``units[name]`` of each named layer's units, ranked by
     L1 norm (``structured.prune_units``; the model shrinks in place), then retrain with a fresh Adam for the
-    recipe's epochs (or ``epochs``), distilled from ``teacher`` when given. Saves the model and ``base_meta`` plus
-    the unit fractions to ``path`` when given. Returns the training history."""
+    recipe's epochs (or ``epochs``), distilled from ``teacher`` when given. Saves the model and ``units_meta`` (and
+    ``parent``, as ``prune_and_retrain``) to ``path`` when given. Returns the training history."""
     from .structured import prune_units
 
     name = model_name(model)
     epochs = model_epochs(name, quick, len(train_loader)) if epochs is None else check_int(epochs, "epochs", 1)
+    started = time.perf_counter()
     prune_units(model, units)
     loader, loss_fn = taught_by(teacher, train_loader)
     history = train(model, loader, make_optimizer(model), epochs, device, progress, desc=desc, loss_fn=loss_fn)
     if path is not None:
-        save_checkpoint(model, path, **base_meta(quick, train_loader, name, epochs), units=dict(units))
+        save_checkpoint(model, path, **units_meta(quick, train_loader, units, name, epochs),
+                        seconds=time.perf_counter() - started, parent=parent, history=history)
     return history
 
 
@@ -157,105 +173,67 @@ def share_and_fine_tune(model: nn.Module, train_loader: Batches, quick: bool, bi
                         ft_epochs: int | None = None, device: Device = None, progress: bool = True,
                         eval_loader: Batches | None = None, path: str | Path | None = None,
                         s: float = SENSITIVITY, rounds: int = 1, keep: Mapping[str, float] | None = None,
-                        teacher: nn.Module | None = None, epochs: int | None = None) -> dict[str, list[float]]:
+                        teacher: nn.Module | None = None, epochs: int | None = None,
+                        parent: str | None = None) -> dict[str, list[float]]:
     """Share the weights with k-means (``bits`` per weight, one or per layer) and fine-tune the centroids
     (notebook 04).
 
     ``ft_epochs`` defaults to the recipe's (5; one MNIST epoch of steps in quick mode); 0 skips it.
     ``s``, ``rounds``, ``keep`` and ``epochs`` say how the model given was pruned and retrained: they are
-    recorded in the checkpoint (``shared_meta``) written to ``path`` when given. With a ``teacher`` the
-    fine-tuning distils from it.
+    recorded in the checkpoint (``shared_meta``, and ``parent`` as ``prune_and_retrain``) written to ``path`` when
+    given. With a ``teacher`` the fine-tuning distils from it.
     Returns the fine-tuning history.
     """
     bits = bits_per_layer(bits, [name for name, _ in masked_layers(model)])
     ft_epochs = fine_tune_epochs(quick, len(train_loader)) if ft_epochs is None else check_int(ft_epochs, "ft_epochs", 0)
+    started = time.perf_counter()
     share_weights(model, bits)
     loader, loss_fn = taught_by(teacher, train_loader)
     history = fine_tune_centroids(model, loader, ft_epochs, device=device, progress=progress,
                                   eval_loader=eval_loader, loss_fn=loss_fn)
     if path is not None:
-        one = set(bits.values())
-        recorded = one.pop() if len(one) == 1 else bits  # an int when every layer has the same bits
-        save_checkpoint(model, path, **shared_meta(quick, train_loader, s, rounds, recorded, ft_epochs, keep,
-                                                   teacher is not None, model_name(model), epochs))
+        save_checkpoint(model, path, **shared_meta(quick, train_loader, s, rounds, bits, ft_epochs, keep,
+                                                   teacher is not None, model_name(model), epochs),
+                        seconds=time.perf_counter() - started, parent=parent, history=history)
     return history
 
 
-# ---------------------------------------------------------------- load what an earlier notebook saved, or run it
+# ---------------------------------------------------------------- is a saved checkpoint this run's?
 # What a checkpoint written before a key existed was trained with: jitter came later, and before it every
 # model learned from plain images.
 META_DEFAULTS = {"jitter": 0}
 
 
-def _matches(path: Path, expected: dict) -> bool:
-    """True when a checkpoint exists and was written with the expected settings (mode, epochs, jitter, ...)."""
-    if not path.is_file():
-        return False
-    meta = {**META_DEFAULTS, **read_checkpoint_meta(path)}
+def matches_meta(meta: dict, expected: dict, source: str) -> bool:
+    """True when a checkpoint's ``meta`` records the ``expected`` settings (mode, epochs, data, jitter, ...);
+    otherwise says, in the notebooks' language, that the checkpoint at ``source`` is not used."""
+    meta = {**META_DEFAULTS, **meta}
     if all(meta.get(key) == value for key, value in expected.items()):
         return True
-    print(f"Ignoring {path}: written with {meta}, this run needs {expected}.")
+    differ = {key: meta.get(key) for key, value in expected.items() if meta.get(key) != value}
+    print(f"Không dùng {source}: nó được ghi với {differ}, lần chạy này cần "
+          f"{ {key: expected[key] for key in differ} }.")
     return False
 
 
-def _defaults(quick: bool | None, loaders: Loaders | None, device: Device) -> tuple[bool, Loaders, Device]:
-    quick = is_quick() if quick is None else quick
-    device = device or get_device()
-    return quick, loaders or mnist_loaders(BATCH_SIZE, device=device, quick=quick), device
+def matches(path: Path, expected: dict) -> bool:
+    """True when the checkpoint at ``path`` exists and records the ``expected`` settings (``matches_meta``)."""
+    return Path(path).is_file() and matches_meta(read_checkpoint_meta(path), expected, str(path))
 
 
-def load_or_train_base_model(quick: bool | None = None, path: str | Path | None = None,
-                             loaders: Loaders | None = None, device: Device = None, progress: bool = True,
-                             model: str = "lenet300", epochs: int | None = None, seed: int = SEED) -> nn.Module:
-    """The trained base model of this mode: loaded from ``path`` or trained (``train_base``) and saved there.
-
-    The seed is reset first, so with the default ``seed`` the model starts from the same weights as notebook
-    01's. A checkpoint of the other mode, epochs, data source or number of training images is never used.
-    """
-    quick, (train_loader, _), device = _defaults(quick, loaders, device)
-    path = Path(path) if path is not None else base_checkpoint_path(quick, model)
-    seed_everything(seed)  # the same initial weights as notebook 01 with the default seed
-    net = build_model(model).to(device)
-    if _matches(path, base_meta(quick, train_loader, model, epochs)):
-        load_checkpoint(path, net)
-    else:
-        train_base(net, train_loader, quick, device, progress, path=path, epochs=epochs)
-    return net
-
-
-def load_or_retrain_pruned_model(s: float = SENSITIVITY, quick: bool | None = None, loaders: Loaders | None = None,
-                                 device: Device = None, progress: bool = True, rounds: int = 1,
-                                 model: str = "lenet300") -> nn.Module:
-    """The base model pruned with s x std and retrained (``prune_and_retrain``), as notebook 03."""
-    quick, loaders, device = _defaults(quick, loaders, device)
-    path = retrained_checkpoint_path(s, quick, rounds, model)
-    if _matches(path, retrained_meta(quick, loaders[0], s, rounds, model=model)):
-        net = build_model(model).to(device)
-        load_checkpoint(path, net)
-        return net
-    net = load_or_train_base_model(quick, loaders=loaders, device=device, progress=progress, model=model)
-    prune_and_retrain(net, loaders[0], quick, s, rounds, device, progress, path=path)
-    return net
-
-
-def load_or_share_model(s: float = SENSITIVITY, bits: int = BITS, quick: bool | None = None,
-                        loaders: Loaders | None = None, device: Device = None, progress: bool = True,
-                        rounds: int = 1, model: str = "lenet300") -> nn.Module:
-    """The retrained model with shared weights and fine-tuned centroids (``share_and_fine_tune``), as notebook 04.
-
-    The loaded checkpoint holds the shared layers themselves (centroids, positions, labels): nothing is
-    clustered again.
-    """
-    quick, loaders, device = _defaults(quick, loaders, device)
-    path = shared_checkpoint_path(s, bits, quick, rounds, model)
-    ft_epochs = fine_tune_epochs(quick, len(loaders[0]))
-    if _matches(path, shared_meta(quick, loaders[0], s, rounds, bits, ft_epochs, model=model)):
-        net = build_model(model).to(device)
-        load_checkpoint(path, net)
-        return net
-    net = load_or_retrain_pruned_model(s, quick, loaders, device, progress, rounds, model)
-    share_and_fine_tune(net, loaders[0], quick, bits, ft_epochs, device, progress, path=path, s=s, rounds=rounds)
-    return net
+def saved_payload(path: Path, expected: dict, relative: Path, shipped: bool, what: str,
+                  device: Device = None) -> dict | None:
+    """The checkpoint at ``path`` when it records the ``expected`` settings; else, with ``shipped`` (class mode),
+    the reference run's file at ``relative`` (its path under ``artifacts/full/``) when it does, saying in the
+    notebooks' language that ``what`` was loaded and which notebook trains it; else None."""
+    if matches(path, expected):
+        return read_payload(path)
+    if shipped and reference.has(relative):
+        payload = reference.read_payload(relative, device)
+        if matches_meta(payload["meta"], expected, str(reference.FOLDER / relative)):
+            print(reference.loaded_message(what, relative))
+            return payload
+    return None
 
 
 def teacher_meta(quick: bool, train_loader: TensorLoader, epochs: int, dropout: float = TEACHER_DROPOUT) -> dict:
@@ -266,12 +244,14 @@ def teacher_meta(quick: bool, train_loader: TensorLoader, epochs: int, dropout: 
 
 def load_or_train_teacher(train_loader: TensorLoader, quick: bool | None = None, epochs: int | None = None,
                           device: Device = None, progress: bool = True, path: str | Path | None = None,
-                          desc: str = "mô hình thầy", dropout: float = TEACHER_DROPOUT) -> nn.Module:
+                          desc: str = "mô hình thầy", dropout: float = TEACHER_DROPOUT,
+                          shipped: bool = False) -> nn.Module:
     """Hinton et al.'s MNIST teacher (``hinton_teacher(dropout)``: 784-1200-1200-10) in eval mode: loaded
     from ``path`` (default ``teacher_checkpoint_path``: ``artifacts/<mode>/teacher_1200-1200_d<dropout>.pt``)
     when its ``teacher_meta`` matches, or trained on ``train_loader``'s images jittered by up to 2 pixels and
     saved there (notebook 07). ``epochs`` defaults to the recipe's 40 (one MNIST epoch of steps in quick mode);
-    ``dropout`` to the recipe's hidden-unit dropout, chosen on validation (``scripts/choose_teacher.py``)."""
+    ``dropout`` to the recipe's hidden-unit dropout, chosen on validation (``scripts/choose_teacher.py``). With
+    ``shipped`` (class mode), the reference run's teacher is loaded when no matching one was saved."""
     quick = is_quick() if quick is None else quick
     device = device or get_device()
     dropout = check_real(dropout, "dropout", 0.0, 0.99)
@@ -281,8 +261,9 @@ def load_or_train_teacher(train_loader: TensorLoader, quick: bool | None = None,
     meta = teacher_meta(quick, train_loader, check_int(epochs, "epochs", 1), dropout)
     seed_everything()
     teacher = hinton_teacher(dropout).to(device)
-    if _matches(path, meta):
-        load_checkpoint(path, teacher)
+    payload = saved_payload(path, meta, Path(path.name), shipped and not quick, "mô hình thầy", device)
+    if payload is not None:
+        load_payload(payload, teacher)
     else:
         train(teacher, Jittered(_own_copy(train_loader), max_shift=2), make_optimizer(teacher), meta["epochs"], device,
               progress, desc=desc)
