@@ -1,25 +1,22 @@
-"""Notebook 09's measurements: rounds 1-3 of LeNet-300-100 and LeNet-5's frontier, chosen on the validation split.
+"""Notebook 09's measurements: settings chosen by rules fixed before the runs, on the validation split, then
+run on fresh seeds.
 
-    VIETAI_DATA=../shared/data python scripts/beyond_the_paper.py
+    VIETAI_DATA=../shared/data python scripts/beyond_the_paper.py                # both parts
+    VIETAI_DATA=../shared/data python scripts/beyond_the_paper.py --part lenet5  # one part; the other is kept
 
-Rounds 1 and 2 (LeNet-300-100, plain images):
-1. Every row of ``beyond.ABLATION`` on the default seed, trained on 55,000 images, measured on the 5,000
-   held out (and on the test set, recorded but not used to choose).
-2. For each target's error bound (1.58%: Deep Compression's row; 1.65%), ``beyond.choose`` takes the most
-   compressed row whose validation error is within it (round 1: the bound is the target itself; round 2:
-   the target's room over the dense base model, ``beyond.relative_bound``).
-3. The article's recipe and each setting chosen in round 1 on the 3 seeds of ``beyond.SEEDS``, and each
-   setting chosen in round 2 on 3 fresh seeds (``beyond.FRESH_SEEDS``).
-Round 3 (LeNet-300-100, shifted images): row 7 trained with each jitter of ``beyond.JITTERS``; the one with the
-lowest validation error is kept; the candidates of ``beyond.ROUND3`` with it; for each target's minimum ratio,
-``beyond.choose_for_ratio``; each chosen setting on the fresh seeds ``beyond.ROUND3_SEEDS``, with that jitter
-and on plain images. LeNet-5: the candidates of ``beyond.LENET5_CANDIDATES`` (the recipe's jitter), the same
-rule for ``beyond.LENET5_TARGET``'s ratio, the chosen one on the same fresh seeds, shifted and plain.
+LeNet-300-100 (``--part lenet300``), on the default seed:
+1. every row of ``beyond.ABLATION`` (one ingredient at a time), trained on 55,000 images and measured on the 5,000
+   held out (and on the test set, recorded but not used to choose);
+2. the ablation's last row with each shift of ``beyond.JITTERS``; ``beyond.choose_jitter`` keeps one;
+3. the candidates of ``beyond.candidates`` with that shift; for each target of ``beyond.TARGETS``,
+   ``beyond.choose_for_ratio`` takes one;
+then each chosen setting on ``beyond.FRESH_SEEDS``, on shifted and on plain images, and the article's recipe on the
+same seeds. LeNet-5 (``--part lenet5``): ``beyond.LENET5_CANDIDATES`` on the default seed, the same rule for
+``beyond.LENET5_TARGET``'s ratio, the chosen setting on the fresh seeds, shifted and plain.
 
-Writes ``vietai_compress/measured/beyond_the_paper.json`` (notebook 09 checks its runs against it), with the
-seconds every run took; the models and compressed files go to ``artifacts/full/seed<N>-holdout[-jitter<J>]/``,
-where notebook 09 finds them. Runs already saved there are read, not repeated.
-
+Writes ``vietai_compress/measured/beyond_the_paper.json`` (notebook 09 reads it) with the seconds every run took;
+the models and compressed files go to ``artifacts/full/seed<N>-holdout[-jitter<J>]/``. Runs already saved there are
+read, not repeated, so the two parts can run at the same time in two processes.
 """
 from __future__ import annotations
 
@@ -29,14 +26,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vietai_compress import measured
-from vietai_compress.beyond import (FRESH_SEEDS, LENET5_CANDIDATES, LENET5_TARGET, ROUND3_SEEDS, ROUND3_TARGETS,
-                                    SEEDS, choose, choose_for_ratio, choose_jitter, jitter_scan, over_seeds, plain,
-                                    relative_bound, round3_candidates, run_ablation, run_candidates,
-                                    settings_to_repeat, summary)
-from vietai_compress.config import artifacts_dir, is_quick
+from vietai_compress.beyond import (ABLATION, FRESH_SEEDS, LENET5_CANDIDATES, LENET5_TARGET, TARGETS, candidates,
+                                    choose_for_ratio, choose_jitter, jitter_scan, over_seeds, plain, run_ablation,
+                                    run_candidates, summary)
+from vietai_compress.config import artifacts_root, is_quick
 from vietai_compress.fileio import atomic_write_text
 
-BOUNDS = (1.58, 1.65)  # error bounds of targets 1 and 2 (%), applied to the validation error when choosing
 OUTPUT = measured.path("beyond_the_paper")
 
 
@@ -45,65 +40,50 @@ def _row(point) -> dict:
     return {key: value for key, value in asdict(point).items() if key != "file"}
 
 
-def _over_seeds(labels, seeds, quick: bool, out: Path, options: dict | None = None) -> dict:
-    """Each setting of ``labels`` (ablation rows, or ``options[label]``) run on ``seeds``: its points and their
-    summary, as the JSON records them."""
-    runs = {}
-    for label in labels:
-        points = over_seeds(label, seeds, quick, out, options=None if options is None else options[label])
-        runs[label] = {"points": [_row(p) for p in points], "summary": summary(points)}
-        print(label, json.dumps(runs[label]["summary"]), flush=True)
-    return runs
+def _seeds(label: str, options: dict, quick: bool, out: Path) -> dict:
+    points = over_seeds(label, options, FRESH_SEEDS, quick, out)
+    result = {"options": options, "points": [_row(p) for p in points], "summary": summary(points)}
+    print(label, json.dumps(result["summary"]), flush=True)
+    return result
 
 
-def rounds_1_and_2(quick: bool, out: Path) -> dict:
+def _chosen_on_fresh_seeds(points: list, targets: dict, quick: bool, out: Path) -> dict:
+    """The rule for each target's ratio, then each chosen setting on the fresh seeds, shifted and on plain images."""
+    chosen = {name: choose_for_ratio(points, ratio) for name, (ratio, _) in targets.items()}
+    print("chosen on validation:", {name: p.label if p else None for name, p in chosen.items()}, flush=True)
+    settings = {p.label: p.settings for p in chosen.values() if p is not None}
+    return {"candidates": [_row(p) for p in points], "targets": targets,
+            "chosen": {name: p.label if p else None for name, p in chosen.items()}, "seeds": list(FRESH_SEEDS),
+            "over_seeds": {label: {"shifted": _seeds(label, options, quick, out),
+                                   "plain": _seeds(f"{label} (plain)", plain(options), quick, out)}
+                           for label, options in settings.items()}}
+
+
+def lenet300(quick: bool, out: Path) -> dict:
     ablation = run_ablation(quick, out)
     for point in ablation:
         print(f"{point.label:48} {point.ratio:6.1f}x  val {point.val_error:.2f}%  test {point.test_error:.2f}%",
               flush=True)
-    chosen = {f"{bound:.2f}": choose(ablation, bound).label for bound in BOUNDS}
-    print("round 1, chosen on validation:", chosen, flush=True)
-    base = ablation[0]  # every row starts from the same base model, so the same base errors
-    assert all((p.base_val_error, p.base_test_error) == (base.base_val_error, base.base_test_error) for p in ablation)
-    relative = {f"{bound:.2f}": relative_bound(bound, base) for bound in BOUNDS}
-    chosen2 = {target: choose(ablation, bound).label for target, bound in relative.items()}
-    print("round 2, validation bounds:", relative, "chosen:", chosen2, flush=True)
-    seeds = _over_seeds(settings_to_repeat(chosen.values()), SEEDS, quick, out)
-    fresh = _over_seeds(dict.fromkeys(chosen2.values()), FRESH_SEEDS, quick, out)
-    return {"seeds": list(SEEDS), "bounds": list(BOUNDS), "ablation": [_row(p) for p in ablation], "chosen": chosen,
-            "over_seeds": seeds,
-            "round2": {"bounds": relative, "chosen": chosen2, "seeds": list(FRESH_SEEDS), "over_seeds": fresh}}
-
-
-def _frontier(candidates: list, targets: dict, quick: bool, out: Path) -> dict:
-    """The candidates on the default seed, the rule for each target's ratio, then each chosen setting on the fresh
-    seeds, as given and on plain images."""
-    points = run_candidates(candidates, quick=quick, out=out)
-    for p in points:
-        print(f"{p.label:60} {p.ratio:6.1f}x  val {p.val_error:.2f}%", flush=True)
-    chosen = {name: choose_for_ratio(points, ratio) for name, (ratio, _) in targets.items()}
-    print("chosen on validation:", {name: p.label if p else None for name, p in chosen.items()}, flush=True)
-    options = {p.label: p.settings for p in chosen.values() if p is not None}
-    plain_options = {f"{label} (plain)": plain(o) for label, o in options.items()}
-    return {"candidates": [_row(p) for p in points], "targets": targets,
-            "chosen": {name: p.label if p else None for name, p in chosen.items()}, "seeds": list(ROUND3_SEEDS),
-            "over_seeds": _over_seeds(options, ROUND3_SEEDS, quick, out, options),
-            "plain_over_seeds": _over_seeds(plain_options, ROUND3_SEEDS, quick, out, plain_options)}
-
-
-def round_3(quick: bool, out: Path) -> dict:
     scan = jitter_scan(quick, out)
     jitter = choose_jitter(scan)
     print("jitter scan:", [(p.settings["jitter"], p.val_error) for p in scan], "chosen:", jitter, flush=True)
-    return {"jitter_scan": [_row(p) for p in scan], "jitter": jitter,
-            **_frontier(round3_candidates(jitter), ROUND3_TARGETS, quick, out)}
+    points = run_candidates(candidates(jitter), quick=quick, out=out)
+    for p in points:
+        print(f"{p.label:60} {p.ratio:6.1f}x  val {p.val_error:.2f}%", flush=True)
+    article_label, article = ABLATION[0]
+    return {"ablation": [_row(p) for p in ablation], "jitter_scan": [_row(p) for p in scan], "jitter": jitter,
+            **_chosen_on_fresh_seeds(points, TARGETS, quick, out),
+            "article_over_seeds": _seeds(article_label, article, quick, out)}
 
 
 def lenet5(quick: bool, out: Path) -> dict:
-    return _frontier(LENET5_CANDIDATES, {"lenet5": LENET5_TARGET}, quick, out)
+    points = run_candidates(LENET5_CANDIDATES, quick=quick, out=out)
+    for p in points:
+        print(f"{p.label:60} {p.ratio:6.1f}x  val {p.val_error:.2f}%", flush=True)
+    return _chosen_on_fresh_seeds(points, {"lenet5": LENET5_TARGET}, quick, out)
 
 
-PARTS = {"rounds12": rounds_1_and_2, "round3": round_3, "lenet5": lenet5}
+PARTS = {"lenet300": lenet300, "lenet5": lenet5}
 
 
 def total_seconds(results: dict) -> float:
@@ -131,12 +111,10 @@ def main() -> None:
                         help="run only this part (repeatable); the others are kept from --output")
     args = parser.parse_args()
     quick = is_quick()
-    out = artifacts_dir(quick).parent
+    parts = {name: PARTS[name](quick, artifacts_root()) for name in args.part or PARTS}
+    # read what is there only now: another process may have written the other part meanwhile
     results = json.loads(args.output.read_text()) if args.part and args.output.is_file() else {}
-    results["mode"] = "quick" if quick else "full"
-    for name in args.part or PARTS:
-        part = PARTS[name](quick, out)
-        results.update(part) if name == "rounds12" else results.update({name: part})
+    results.update({"mode": "quick" if quick else "full", **parts})
     results["seconds"] = total_seconds(results)
     print(f"every run together: {results['seconds'] / 3600:.2f} hours", flush=True)
     atomic_write_text(args.output, json.dumps(results, indent=2, ensure_ascii=False) + "\n")

@@ -8,14 +8,14 @@
 3. Deep Compression's candidates on that smaller model (``dc_candidates``), seed 42; ``beyond.choose_for_ratio``
    takes, among those at least ``STRUCTURED_TARGET``'s ratio smaller than dense float32, the lowest validation
    error.
-4. The chosen setting on the fresh seeds 48-50 (``beyond.ROUND3_SEEDS``), with the test error of both the smaller
+4. The chosen setting on the fresh seeds 43-45 (``beyond.FRESH_SEEDS``), with the test error of both the smaller
    model before weight pruning and the compressed file.
 5. Toward 160x (``FRONTIER_TARGET``): ``FRONTIER_CANDIDATES`` on seed 42; the same rule over them and step 3's runs;
-   the choice on the fresh seeds 51-53 (``FRONTIER_SEEDS``).
+   the choice on the fresh seeds 46-48 (``FRONTIER_SEEDS``).
 
 Writes ``vietai_compress/measured/structured_and_int8.json``; the models go to ``artifacts/<mode>/seed<N>-holdout-
 jitter2/``, where notebook 11 and ``benchmarks/inference_speed.py`` find them. Runs already saved are read.
-In quick mode (``VIETAI_QUICK=1``) every step runs on 5,000 training images for 1 epoch.
+In quick mode (``VIETAI_QUICK=1``) every step runs on 2,000 training images for 1 epoch.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vietai_compress import measured
-from vietai_compress.beyond import ROUND3_SEEDS, choose_for_ratio, over_seeds, run_candidates, summary
-from vietai_compress.config import artifacts_dir, is_quick
+from vietai_compress.beyond import FRESH_SEEDS, choose_for_ratio, over_seeds, run_candidates, summary
+from vietai_compress.config import artifacts_root, is_quick
 from vietai_compress.fileio import atomic_write_text
 from vietai_compress.structured_scan import (FRONTIER_SEEDS, FRONTIER_TARGET, STRUCTURED_TARGET, choose_units,
                                              dc_candidates, scan_base)
@@ -39,8 +39,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args()
     quick = is_quick()
-    out = artifacts_dir(quick).parent
-    shrink = {"train_images": 5_000, "epochs": 1, "fine_tune_epochs": 1} if quick else None
+    out = artifacts_root()
+    shrink = {"train_images": 2_000, "epochs": 1, "fine_tune_epochs": 1} if quick else None
     base_val_error, scan = scan_base(quick, out, shrink)
     units = choose_units(scan, base_val_error)
     print(f"base validation error {base_val_error:.2f}%; units kept: {units}", flush=True)
@@ -49,12 +49,12 @@ def main() -> None:
         print(f"{p.label:60} {p.ratio:6.1f}x  val {p.val_error:.2f}%", flush=True)
     chosen = choose_for_ratio(points, STRUCTURED_TARGET[0])
     print("chosen on validation:", chosen.label if chosen else None, flush=True)
-    seeds = over_seeds(chosen.label, ROUND3_SEEDS, quick, out, shrink=shrink, options=chosen.settings) if chosen else []
+    seeds = over_seeds(chosen.label, chosen.settings, FRESH_SEEDS, quick, out, shrink=shrink) if chosen else []
     results = {
         "mode": "quick" if quick else "full", "target": list(STRUCTURED_TARGET), "base_val_error": base_val_error,
         "scan": [asdict(p) for p in scan], "units": units,
         "candidates": [_row(p) for p in points],
-        "chosen": chosen.label if chosen else None, "seeds": list(ROUND3_SEEDS),
+        "chosen": chosen.label if chosen else None, "seeds": list(FRESH_SEEDS),
         "over_seeds": [_row(p) for p in seeds],
         "summary": summary(seeds) if seeds else None,
     }
@@ -76,7 +76,7 @@ def frontier(points: list, units: dict, quick: bool, out: Path, shrink: dict | N
         print(f"{p.label:60} {p.ratio:6.1f}x  val {p.val_error:.2f}%", flush=True)
     chosen = choose_for_ratio(points + more, FRONTIER_TARGET[0])
     print("chosen on validation for 160x:", chosen.label if chosen else None, flush=True)
-    seeds = over_seeds(chosen.label, FRONTIER_SEEDS, quick, out, shrink=shrink, options=chosen.settings) if chosen else []
+    seeds = over_seeds(chosen.label, chosen.settings, FRONTIER_SEEDS, quick, out, shrink=shrink) if chosen else []
     return {"target": list(FRONTIER_TARGET), "candidates": [_row(p) for p in more],
             "chosen": chosen.label if chosen else None, "seeds": list(FRONTIER_SEEDS),
             "over_seeds": [_row(p) for p in seeds],

@@ -2,10 +2,11 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import vietai_compress.pipeline
-from vietai_compress.beyond import ABLATION, Point, choose, relative_bound, run_point, summary
+from vietai_compress.beyond import ABLATION, Point, run_point, summary
 from vietai_compress import measured
 from vietai_compress.pipeline import Settings
 from vietai_compress.recipe import PRESETS
@@ -16,30 +17,25 @@ def point(ratio: float, val_error: float, test_error: float = 0.0, seed: int = 4
     return Point(f"{ratio}x", {}, seed, "f.vcz", 100, ratio, val_error, test_error, base_val_error, base_test_error)
 
 
-def test_choose_takes_the_most_compressed_point_within_the_bound_on_validation():
-    points = [point(40, 1.50, test_error=9.0), point(60, 1.64, test_error=9.0), point(80, 1.70, test_error=0.1)]
-    assert choose(points, 1.65).ratio == 60  # the test error is never looked at
-    assert choose(points, 1.58).ratio == 40
-    assert choose(points, 2.0).ratio == 80
+def test_choosing_by_the_test_error_is_the_same_rule_on_the_other_column():
+    from vietai_compress.beyond import choose_by_test, choose_for_ratio
+
+    points = [point(81, 1.0, test_error=1.5), point(90, 1.2, test_error=1.3), point(120, 0.9, test_error=2.0)]
+    assert choose_for_ratio(points, 80).ratio == 120 and choose_by_test(points, 80).ratio == 90
+    assert choose_by_test(points, 200) is None
 
 
-def test_relative_bound_lets_validation_lose_what_the_target_leaves_over_the_base_test_error():
-    base = point(50, 1.5, base_val_error=1.24, base_test_error=1.57)
-    assert relative_bound(1.65, base) == 1.32  # the target allows 0.08 points of loss: 1.24 + 0.08
-    assert relative_bound(1.57, base) == 1.24  # no room: no worse than the base model on validation
-    assert relative_bound(1.50, base) == 1.17  # a target below the base's test error asks for a gain
-    assert relative_bound(1.0, point(50, 9.0, base_val_error=1.0, base_test_error=5.0)) == 0.0  # never below 0
-    with pytest.raises(ValueError, match="target_error"):
-        relative_bound(-1.0, base)
+def test_the_lowest_of_equally_good_measurements_is_too_good_on_average():
+    from vietai_compress.beyond import optimism
 
-
-def test_choose_falls_back_to_the_lowest_validation_error_and_rejects_bad_input():
-    points = [point(40, 3.0), point(60, 2.5), point(80, 2.5)]
-    assert choose(points, 1.0).ratio == 80  # lowest validation error, then the most compressed
-    with pytest.raises(ValueError, match="points"):
-        choose([], 1.0)
-    with pytest.raises(ValueError, match="max_val_error"):
-        choose(points, float("nan"))
+    one = optimism(1, 1.5, trials=20_000)
+    seven = optimism(7, 1.5, trials=20_000)
+    assert one.shape == (20_000,) and abs(one.mean() - 1.5) < 0.01  # one candidate: no bias
+    assert seven.mean() < 1.5 - 0.1  # the best of seven looks better than any of them is
+    assert np.allclose(seven * 100, np.round(seven * 100))  # whole images out of 10,000
+    assert (optimism(7, 1.5, trials=10, seed=1) == optimism(7, 1.5, trials=10, seed=1)).all()
+    with pytest.raises(ValueError, match="candidates"):
+        optimism(0, 1.5)
 
 
 def test_summary_gives_median_and_spread_over_seeds():
@@ -73,7 +69,7 @@ def test_run_point_measures_the_file_and_a_second_call_reads_the_results(tmp_pat
     assert results["settings"]["train_images"] == 200 and results["settings"]["epochs"] == 1
     assert results["requested"]["seed"] == 5 and results["requested"]["keep"] == options["keep"]
 
-    def must_not_run(settings):
+    def must_not_run(settings, shipped=False):
         raise AssertionError("load_or_run ran the pipeline again")
 
     monkeypatch.setattr(vietai_compress.pipeline, "run_pipeline", must_not_run)
@@ -87,31 +83,10 @@ def test_run_point_measures_the_file_and_a_second_call_reads_the_results(tmp_pat
     assert run_point("row", options, seed=5, quick=True, out=tmp_path, progress=False, shrink=shrink) == first
 
 
-def test_the_best_preset_is_the_setting_the_script_chose_on_validation():
-    recorded = measured.load("beyond_the_paper")
-    assert recorded["mode"] == "full" and recorded["bounds"] == [1.58, 1.65]
-    options = dict(ABLATION)[recorded["chosen"]["1.65"]]
-    assert Settings(**PRESETS["best"]) == Settings(holdout=True, **options)
-    ablation = [Point(**row, file="") for row in recorded["ablation"]]  # the JSON leaves out local paths
-    assert choose(ablation, 1.65).label == recorded["chosen"]["1.65"]  # the rule, re-applied to the numbers
-    assert choose(ablation, 1.58).label == recorded["chosen"]["1.58"]
-    for target, bound in recorded["round2"]["bounds"].items():  # round 2: bounds relative to the base model
-        assert relative_bound(float(target), ablation[0]) == bound
-        assert choose(ablation, bound).label == recorded["round2"]["chosen"][target]
-
-
 def test_every_ablation_row_has_its_vietnamese_label():
     from vietai_compress.beyond import LABELS_VI
 
     assert list(LABELS_VI) == [label for label, _ in ABLATION] and len(set(LABELS_VI.values())) == len(ABLATION)
-
-
-def test_settings_to_repeat_start_with_the_article_and_repeat_nothing():
-    from vietai_compress.beyond import settings_to_repeat
-
-    article, last = ABLATION[0][0], ABLATION[-1][0]
-    assert settings_to_repeat([last, last]) == [article, last]
-    assert settings_to_repeat([article]) == [article]
 
 
 def test_choose_for_ratio_takes_the_lowest_validation_error_among_files_small_enough():
@@ -135,25 +110,39 @@ def test_choose_jitter_takes_the_lowest_validation_error_and_the_smaller_shift_o
         choose_jitter([])
 
 
-def test_round3_and_lenet5_candidates_are_valid_settings_and_plain_drops_only_the_shift(tmp_path):
-    from vietai_compress.beyond import LENET5_CANDIDATES, describe, describe_vi, plain, round3_candidates
+def test_the_candidates_are_valid_settings_and_plain_drops_only_the_shift(tmp_path):
+    from vietai_compress.beyond import LENET5_CANDIDATES, candidates, describe, describe_vi, plain
 
-    for label, options in round3_candidates(1) + LENET5_CANDIDATES:
+    for label, options in candidates(1) + LENET5_CANDIDATES:
         assert label == describe(options) and "jitter" in label and "dịch" in describe_vi(options)
         Settings(out=tmp_path, holdout=True, **options)  # every option is one the pipeline accepts
         assert plain(options) == {**options, "jitter": 0}
     assert all(o["model"] == "lenet5" and o["jitter"] == 2 for _, o in LENET5_CANDIDATES)
-    assert all(o["distill"] and o["jitter"] == 3 for _, o in round3_candidates(3))
+    assert all(o["distill"] and o["jitter"] == 3 for _, o in candidates(3))
 
 
-def test_the_lenet5_presets_are_the_settings_the_scripts_chose_on_validation():
-    from vietai_compress.beyond import LENET5_CANDIDATES, choose_for_ratio
+def test_the_presets_are_the_settings_the_scripts_chose_on_validation():
+    from vietai_compress.beyond import LENET5_CANDIDATES, candidates, choose_for_ratio
 
-    recorded = measured.load("beyond_the_paper")["lenet5"]
-    chosen = dict(LENET5_CANDIDATES)[recorded["chosen"]["lenet5"]]
-    assert Settings(**PRESETS["lenet5-best"]) == Settings(**chosen)
-    points = [Point(**row, file="") for row in recorded["candidates"]]
-    assert choose_for_ratio(points, recorded["targets"]["lenet5"][0]).label == recorded["chosen"]["lenet5"]
+    recorded = measured.load("beyond_the_paper")
+    assert recorded["mode"] == "full"
+    lenet300 = recorded["lenet300"]
+    options = dict(candidates(lenet300["jitter"]))
+    for preset, target in (("best-jitter", "1"), ("smallest-jitter", "stretch")):
+        assert Settings(**PRESETS[preset]) == Settings(**options[lenet300["chosen"][target]])
+    points = [Point(**row, file="") for row in lenet300["candidates"]]  # the JSON leaves out local paths
+    for target, (ratio, _) in lenet300["targets"].items():  # the rule, applied again to the numbers
+        chosen = choose_for_ratio(points, ratio)
+        assert (chosen.label if chosen else None) == lenet300["chosen"][target]
+    lenet5 = recorded["lenet5"]
+    assert Settings(**PRESETS["lenet5-best"]) == Settings(**dict(LENET5_CANDIDATES)[lenet5["chosen"]["lenet5"]])
+    points = [Point(**row, file="") for row in lenet5["candidates"]]
+    assert choose_for_ratio(points, lenet5["targets"]["lenet5"][0]).label == lenet5["chosen"]["lenet5"]
+
+
+def test_the_structured_presets_are_the_settings_the_script_chose_on_validation():
+    from vietai_compress.beyond import choose_for_ratio
+
     structured = measured.load("structured_and_int8")
     chosen = next(p for p in structured["candidates"] if p["label"] == structured["chosen"])
     assert Settings(**PRESETS["lenet5-structured"]) == Settings(**chosen["settings"])
@@ -163,15 +152,3 @@ def test_the_lenet5_presets_are_the_settings_the_scripts_chose_on_validation():
     assert Settings(**PRESETS["lenet5-structured-160"]) == Settings(**chosen["settings"])
     points = [Point(**row, file="") for row in structured["candidates"] + frontier["candidates"]]
     assert choose_for_ratio(points, frontier["target"][0]).label == frontier["chosen"]
-
-
-def test_the_round3_presets_are_the_settings_the_script_chose_on_validation():
-    from vietai_compress.beyond import choose_for_ratio, round3_candidates
-
-    recorded = measured.load("beyond_the_paper")["round3"]
-    candidates = dict(round3_candidates(recorded["jitter"]))
-    for preset, target in (("best-jitter", "1"), ("smallest-jitter", "stretch")):
-        assert Settings(**PRESETS[preset]) == Settings(**candidates[recorded["chosen"][target]])
-    points = [Point(**row, file="") for row in recorded["candidates"]]
-    for target, (ratio, _) in recorded["targets"].items():
-        assert choose_for_ratio(points, ratio).label == recorded["chosen"][target]
