@@ -74,12 +74,16 @@ def test_other_figures_draw_without_error():
     plots.plot_symbol_histograms({"a": np.array([3, 1]), "b": np.array([1, 1, 2])})
 
 
-def test_iterative_pruning_plot_marks_the_one_shot_point_at_the_final_count():
-    fig = plots.plot_iterative_pruning([1000, 300, 100], [98.5, 98.4, 98.3], 98.1, baseline=98.4)
+def test_iterative_pruning_plot_draws_one_shot_pruning_as_a_line_that_hides_no_round():
+    fig = plots.plot_iterative_pruning([1000, 300, 100], [98.5, 98.4, 98.3], 98.1, baseline=98.6)
     ax = fig.axes[0]
     assert _labelled(ax) and ax.get_xscale() == "log" and ax.xaxis_inverted()
     assert list(ax.lines[0].get_ydata()) == [98.5, 98.4, 98.3]
-    assert ax.collections[0].get_offsets().tolist() == [[100, 98.1]]
+    one_shot = [line for line in ax.lines if "một lần" in line.get_label()]
+    assert len(one_shot) == 1 and set(one_shot[0].get_ydata()) == {98.1}
+    low, high = ax.get_ylim()
+    assert low < 98.1 and high > 98.6  # no line on the frame
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1,000", "300", "100"]
 
 
 def test_soft_targets_draw_one_row_per_digit_and_one_column_per_temperature():

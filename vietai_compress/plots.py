@@ -48,6 +48,8 @@ def plot_training_curve(history: dict, title: str = "Huấn luyện LeNet-300-10
                    marker="o" if len(epochs) < 20 else None, label="độ chính xác (validation)")
         if baseline is not None:
             right.axhline(baseline, color="gray", linestyle=":", label=baseline_label)
+            last = history["eval_accuracy"][len(epochs) // 10:]  # the first epochs climb from far below
+            _pad_limits(right, [*last, baseline])
         right.set_ylabel("độ chính xác trên tập validation (%)", color="tab:orange")
         fig.legend(loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 0.0))
     ax.set_title(title)
@@ -109,16 +111,28 @@ def plot_sensitivity(scan: dict[str, Sequence[float]], s_values: Sequence[float]
 
 def plot_iterative_pruning(kept: Sequence[int], accuracies: Sequence[float], one_shot_accuracy: float,
                            baseline: float | None = None) -> Figure:
-    """Accuracy after each prune + retrain round against the weights kept, and one-shot pruning (notebook 03)."""
+    """Accuracy after each prune + retrain round against the weights kept, and one-shot pruning drawn as a dashed
+    line at its accuracy, so that it never hides the last round (notebook 03). Plain numbers on the log axis."""
     fig = _accuracy_lines(kept, {"cắt tỉa lặp (sau mỗi vòng)": accuracies}, "số trọng số khác 0 (thang log)",
                           "Cắt tỉa lặp và cắt tỉa một lần, cùng số trọng số cuối", baseline, "mô hình gốc")
     ax = fig.axes[0]
-    ax.scatter([kept[-1]], [one_shot_accuracy], marker="*", s=200, color="tab:red", zorder=3,
-               label="cắt tỉa một lần")
+    ax.axhline(one_shot_accuracy, color="tab:red", linestyle="--", linewidth=1,
+               label=f"cắt tỉa một lần, {kept[-1]:,} trọng số")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
+    ax.set_xticks(list(kept))
     ax.invert_xaxis()  # read left to right as pruning goes on
+    _pad_limits(ax, [*accuracies, one_shot_accuracy] + ([baseline] if baseline is not None else []))
     ax.legend()
     return fig
+
+
+def _pad_limits(ax, values: Sequence[float], margin: float = 0.15) -> None:
+    """Accuracy limits with room above and below every value, so that no line sits on the frame."""
+    low, high = min(values), max(values)
+    pad = max(margin * (high - low), 0.05)
+    ax.set_ylim(low - pad, high + pad)
 
 
 def plot_bars(labels: Sequence[str], values: Sequence[float], title: str, ylabel: str, log: bool = False) -> Figure:
