@@ -43,7 +43,7 @@ def run(key: str, quick: bool, train: bool, **shrink) -> Run:
     return Run(Settings(quick=quick, **COURSE[key][1], **shrink), shipped=not train)
 
 
-def measurement(name: str, compute: Callable[[], dict], quick: bool, train: bool) -> dict:
+def measurement(name: str, compute: Callable[[], dict | list], quick: bool, train: bool) -> dict | list:
     """A notebook's training result ``name`` (e.g. ``"07_students"``): plain JSON values.
 
     Computed by ``compute()`` and saved to ``artifacts/<mode>/notebooks/<name>.json`` when the notebook trains

@@ -295,8 +295,9 @@ class Run:
                               teacher=self.teacher(), epochs=self.epochs, parent=parent)
         else:
             share_and_fine_tune(model, self.train_loader("shared"), s.quick, s.bits, self.ft_epochs, self.device,
-                                progress, path=self.path("shared"), s=s.sensitivity, rounds=s.rounds, keep=s.keep,
-                                teacher=self.teacher(), epochs=self.epochs, parent=parent)
+                                progress, eval_loader=self.val_loader, path=self.path("shared"), s=s.sensitivity,
+                                rounds=s.rounds, keep=s.keep, teacher=self.teacher(), epochs=self.epochs,
+                                parent=parent)
         return model
 
 

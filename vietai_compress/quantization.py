@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ from .recipe import BITS, FINE_TUNE_LR, INIT
 from .training import Batches, LossFn, evaluate, make_optimizer, nll_loss, train
 
 INITS = ("linear", "random", "density", "kmeans++")
+INITS_VI = {"linear": "tuyến tính", "random": "ngẫu nhiên", "density": "theo mật độ", "kmeans++": "k-means++"}
 
 
 @dataclass
@@ -314,13 +315,15 @@ def fine_tune_centroids(model: nn.Module, loader: Batches, epochs: int, lr: floa
                  cosine=False, loss_fn=loss_fn)
 
 
-def sharing_sweep(model: nn.Module, bits_values: Iterable[int], train_loader: Batches, test_loader: Batches,
-                  inits: Iterable[str] = (INIT,), fine_tune: int = 0, lr: float = FINE_TUNE_LR,
+def sharing_sweep(model: nn.Module, bits_values: Iterable[int], train_loader: Batches | Callable[[], Batches],
+                  test_loader: Batches, inits: Iterable[str] = (INIT,), fine_tune: int = 0, lr: float = FINE_TUNE_LR,
                   device: Device = None, progress: bool = True, desc: str = "chia sẻ trọng số") -> list[dict]:
     """Accuracy of weight sharing for every (init, bits), each on a fresh copy of ``model``.
 
     Returns one dict per run: ``{"init", "bits", "accuracy"}``, plus ``"fine_tuned"`` (accuracy after
     ``fine_tune`` epochs of ``fine_tune_centroids``) when ``fine_tune`` > 0. ``model`` is not changed.
+    ``train_loader`` may be a function that returns a new loader: each run then fine-tunes on the same batches
+    (notebook 04 passes the pipeline's, so its 5-bit row is the pipeline's fine-tuned model).
     """
     fine_tune = check_int(fine_tune, "fine_tune", 0)
     bits_values, inits = list(bits_values), list(inits)
@@ -332,7 +335,8 @@ def sharing_sweep(model: nn.Module, bits_values: Iterable[int], train_loader: Ba
             share_weights(shared, bits, init)
             row = {"init": init, "bits": bits, "accuracy": evaluate(shared, test_loader, device).accuracy}
             if fine_tune:
-                fine_tune_centroids(shared, train_loader, fine_tune, lr, device, progress=False)
+                loader = train_loader() if callable(train_loader) else train_loader
+                fine_tune_centroids(shared, loader, fine_tune, lr, device, progress=False)
                 row["fine_tuned"] = evaluate(shared, test_loader, device).accuracy
             rows.append(row)
             bar.update(1)
