@@ -1,24 +1,26 @@
 """Run a ``.vcz`` file with numpy and scipy only: the model on a device that has no PyTorch (notebook 10).
 
-``load(path)`` reads the file itself (``vcz``), rebuilds each layer's weight once from its positions and
-centroids, and removes the units that cannot change the output (``remove_dead_units``): a hidden unit or a
-conv channel with no weights in is a constant, folded into the next layer's bias; one with no weights out is
-dropped. Each layer then runs in the form that measured fastest on a 2-core CPU: a fully connected layer as a
-scipy CSR matrix when fewer than ``SPARSE_BELOW`` of its weights are nonzero, else as a dense numpy matrix
-(``benchmarks/sparse_crossover.py``); a conv layer as im2col + a dense matrix product. ``images.read_digit``
-reads digit pictures with Pillow.
+``load(path)`` reads the file itself (``vcz``), checks its layers against the model's architecture
+(``check_architecture``), rebuilds each layer's weight once from its positions and centroids, and removes the
+units that cannot change the output (``remove_dead_units``): a hidden unit or a conv channel with no weights in
+is a constant, folded into the next layer's bias; one with no weights out is dropped. Each layer then runs in
+the form that measured fastest on a 2-core CPU: a fully connected layer as a scipy CSR matrix when fewer than
+``SPARSE_BELOW`` of its weights are nonzero, else as a dense numpy matrix (``benchmarks/sparse_crossover.py``); a
+conv layer as im2col + a dense matrix product. ``images.read_digit`` reads digit pictures with Pillow.
+``web/vcz.js`` does the same in a browser (``docs/vcz_format.md``).
 
 This module must not import torch (a test checks it in a fresh interpreter), nor anything that does.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse
 
-from .vcz import read_file
+from .vcz import LayerRecord, read_file
 
 # The layers between two weight layers of each registered model, in order (the torch models of ``models``).
 ARCHITECTURES = {
@@ -26,6 +28,10 @@ ARCHITECTURES = {
     "lenet5": (("conv1", "maxpool"), ("conv2", "maxpool", "flatten"), ("fc1", "relu"), ("fc2",)),
 }
 CONV_INPUT = (1, 28, 28)  # LeNet-5 reads (channels, height, width) images
+CONV_KERNEL = 5  # LeNet-5's conv layers: 5 x 5, stride 1, no padding
+# The output units of every layer of the full models of ``models``: a file may hold fewer (structured pruning,
+# notebook 11), never more.
+FULL_UNITS = {"lenet300": (300, 100, 10), "lenet5": (20, 50, 500, 10)}
 # A fully connected layer with fewer nonzero weights than this fraction runs as CSR, else dense: the crossover
 # that benchmarks/sparse_crossover.py measured on a 2-core CPU (between 5% and 10% nonzero for 131x469 to 500x800,
 # at batch 1 and 256).
@@ -47,14 +53,44 @@ class Layer:
         return "conv" if self.weight.ndim == 4 else "linear"
 
 
-def read_layers(path: str | Path) -> tuple[str, list[Layer]]:
-    """The model name and its layers as dense numpy arrays, from a ``.vcz`` file."""
-    model_name, records = read_file(path)
+def architecture_shapes(model_name: str, units: list[int]) -> list[tuple[int, ...]]:
+    """The weight shape of every layer of ``model_name`` when its layers have ``units`` outputs."""
+    channels, side = CONV_INPUT[:2]
+    features = math.prod(CONV_INPUT)
+    shapes = []
+    for (name, *after), out in zip(ARCHITECTURES[model_name], units):
+        if name.startswith("conv"):
+            shapes.append((out, channels, CONV_KERNEL, CONV_KERNEL))
+            side = (side - CONV_KERNEL + 1) // (2 if "maxpool" in after else 1)
+            channels, features = out, out * side * side
+        else:
+            shapes.append((out, features))
+            features = out
+    return shapes
+
+
+def check_architecture(model_name: str, records: list[LayerRecord], source: str | Path) -> None:
+    """Refuse a model the runtime does not run, or layers whose names or shapes do not fit its architecture
+    (at most ``FULL_UNITS`` outputs per layer, 10 for the last). Raises ``ValueError``."""
     if model_name not in ARCHITECTURES:
-        raise ValueError(f"{path} holds a {model_name!r} model; the runtime runs {sorted(ARCHITECTURES)}")
+        raise ValueError(f"{source} holds a {model_name!r} model; the runtime runs {sorted(ARCHITECTURES)}")
+    if [r.name for r in records] != [ops[0] for ops in ARCHITECTURES[model_name]]:
+        raise ValueError(f"{source}: layers {[r.name for r in records]} are not those of {model_name}")
+    units = [r.shape[0] for r in records[:-1]] + [10]
+    for record, full, shape in zip(records, FULL_UNITS[model_name], architecture_shapes(model_name, units)):
+        if record.shape[0] > full:
+            raise ValueError(f"{source}: layer {record.name!r} has {record.shape[0]} output units, more than the "
+                             f"{full} of the full {model_name}")
+        if record.shape != shape:
+            raise ValueError(f"{source}: layer {record.name!r} has shape {record.shape}, {model_name} needs {shape}")
+
+
+def read_layers(path: str | Path) -> tuple[str, list[Layer]]:
+    """The model name and its layers as dense numpy arrays, from a ``.vcz`` file; raises ``ValueError`` for a
+    model the runtime does not run or layers that do not fit its architecture (``check_architecture``)."""
+    model_name, records = read_file(path)
+    check_architecture(model_name, records, path)
     order = ARCHITECTURES[model_name]
-    if [r.name for r in records] != [ops[0] for ops in order]:
-        raise ValueError(f"{path}: layers {[r.name for r in records]} are not those of {model_name}")
     return model_name, [Layer(r.name, r.dense_weight(), r.bias if r.bias is not None else np.zeros(r.shape[0], np.float32),
                               ops[1:]) for r, ops in zip(records, order)]
 
