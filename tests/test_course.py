@@ -252,3 +252,19 @@ def test_the_headline_of_a_course_model_names_its_notebook_file_bytes_ratio_and_
     line = course.headline("lenet300", path, 98.1234)
     assert line.startswith("Mô hình LeNet-300-100") and "(notebook 06)" in line and f"{path.stat().st_size:,} byte" in line
     assert line.endswith("98.12%")
+
+
+def test_class_mode_reads_a_shipped_runs_results_and_file_checked_and_copied_into_the_artifacts(tmp_path, store,
+                                                                                               monkeypatch):
+    settings = Settings(out=tmp_path / "artifacts", progress=False)  # full mode: what class mode is
+    relative = settings.folder.relative_to(tmp_path / "artifacts" / "full")
+    results = {"requested": {**pipeline.asdict(settings), "out": str(settings.out)},
+               "settings": {"jitter": 0, "data": "MNIST"}, "file": f"/elsewhere/{settings.stem}.vcz", "file_bytes": 3}
+    store(relative / f"{settings.stem}.json", results, notebook="09")
+    vcz = store(relative / f"{settings.stem}.vcz", {"not": "read here"}, notebook="09")
+    monkeypatch.setattr(pipeline, "expected_source", lambda quick: "MNIST")
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda s, shipped=False: "ran")
+    assert pipeline.load_or_run(settings) == "ran"  # without class mode the shipped results are not read
+    found = pipeline.load_or_run(settings, shipped=True)
+    assert found["file"] == str(settings.folder / f"{settings.stem}.vcz")
+    assert (settings.folder / f"{settings.stem}.vcz").read_bytes() == vcz.read_bytes()

@@ -74,15 +74,16 @@ class Point:
 
 
 def run_point(label: str, options: dict, seed: int = SEED, quick: bool = False, out: Path | None = None,
-              progress: bool = True, shrink: dict | None = None) -> Point:
+              progress: bool = True, shrink: dict | None = None, shipped: bool = False) -> Point:
     """Run (or load, ``load_or_run``) one setting with the validation split held out: LeNet-300-100 unless
     ``options`` name another ``model``.
 
     ``shrink`` (e.g. ``{"train_images": 2000, "epochs": 1, "fine_tune_epochs": 1}``) makes quick runs smaller;
-    it is part of the settings a saved run is matched on, not of the point's label and options."""
+    it is part of the settings a saved run is matched on, not of the point's label and options. ``shipped``: class
+    mode, the reference run's results and file when the package ships them (``load_or_run``)."""
     settings = Settings(quick=quick, out=out or artifacts_root(), seed=seed, holdout=True, progress=progress,
                         **options, **(shrink or {}))
-    results = load_or_run(settings)
+    results = load_or_run(settings, shipped)
     base, final = results["stages"][0], results["stages"][-1]
     return Point(label, options, seed, results["file"], results["file_bytes"], final["ratio"],
                  round(100 - final["val_accuracy"], 2), round(100 - final["accuracy"], 2),
@@ -91,9 +92,9 @@ def run_point(label: str, options: dict, seed: int = SEED, quick: bool = False, 
 
 def run_candidates(candidates: Sequence[tuple[str, dict]], seed: int = SEED, quick: bool = False,
                    out: Path | None = None, progress: bool = True, desc: str = "các ứng viên",
-                   shrink: dict | None = None) -> list[Point]:
+                   shrink: dict | None = None, shipped: bool = False) -> list[Point]:
     """Every (label, options) candidate on one seed, one progress bar over them."""
-    return [run_point(label, options, seed, quick, out, False, shrink)
+    return [run_point(label, options, seed, quick, out, False, shrink, shipped)
             for label, options in tqdm(candidates, desc=desc, disable=not progress, unit=" lần chạy")]
 
 
@@ -105,10 +106,10 @@ def run_ablation(quick: bool = False, out: Path | None = None, seed: int = SEED,
 
 def over_seeds(label: str, options: dict, seeds: Sequence[int] = FRESH_SEEDS, quick: bool = False,
                out: Path | None = None, progress: bool = True, desc: str = "các seed",
-               shrink: dict | None = None) -> list[Point]:
+               shrink: dict | None = None, shipped: bool = False) -> list[Point]:
     """The setting ``options`` (named ``label``) run on each seed (base model and compression seeded together),
     one progress bar."""
-    return [run_point(label, options, seed, quick, out, False, shrink)
+    return [run_point(label, options, seed, quick, out, False, shrink, shipped)
             for seed in tqdm(seeds, desc=desc, disable=not progress, unit=" lần chạy")]
 
 
