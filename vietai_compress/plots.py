@@ -270,9 +270,11 @@ def plot_symbol_histograms(streams: dict[str, np.ndarray], title: str = "Tần s
     return fig
 
 
-def plot_soft_targets(images: torch.Tensor, labels: torch.Tensor, probabilities: dict[float, torch.Tensor]) -> Figure:
+def plot_soft_targets(images: torch.Tensor, labels: torch.Tensor, probabilities: dict[float, torch.Tensor],
+                      row_labels: Sequence[str] | None = None) -> Figure:
     """One row per image (N, 1, 28, 28): the digit, then the teacher's probabilities (N, 10) at each
-    temperature T of ``probabilities`` as bars on a log scale (notebook 07, "dark knowledge")."""
+    temperature T of ``probabilities`` as bars on a log scale (notebook 07, "dark knowledge"); ``row_labels`` (N,)
+    say what each row shows, above its digit."""
     temperatures = list(probabilities)
     rows = len(images)
     fig, axes = plt.subplots(rows, 1 + len(temperatures), figsize=(3.2 * (1 + len(temperatures)), 1.9 * rows),
@@ -280,7 +282,8 @@ def plot_soft_targets(images: torch.Tensor, labels: torch.Tensor, probabilities:
     pixels = (images[:, 0].cpu() * MNIST_STD + MNIST_MEAN).clamp(0, 1)
     for r in range(rows):
         axes[r, 0].imshow(pixels[r].numpy(), cmap="gray_r")
-        axes[r, 0].set_title(f"nhãn: {int(labels[r])}", fontsize=9)
+        prefix = f"{row_labels[r]}\n" if row_labels is not None else ""
+        axes[r, 0].set_title(f"{prefix}nhãn: {int(labels[r])}", fontsize=9)
         axes[r, 0].axis("off")
         for c, T in enumerate(temperatures, start=1):
             p = probabilities[T][r].detach().cpu().numpy()
