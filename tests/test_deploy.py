@@ -118,3 +118,17 @@ def test_predict_runs_in_a_virtual_environment_without_torch(tmp_path):
     from vietai_compress.images import read_digit
     expected = load(path).predict(np.stack([read_digit(f) for f in files]))[0]
     assert digits == expected.tolist()
+
+
+def test_initializer_bytes_count_an_onnx_files_tensors_by_type(tmp_path):
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from vietai_compress.deploy import initializer_bytes
+
+    weights = [numpy_helper.from_array(np.zeros((3, 4), np.float32), "w"),
+               numpy_helper.from_array(np.zeros(5, np.int8), "q")]
+    graph = helper.make_graph([], "g", [], [], initializer=weights)
+    onnx.save(helper.make_model(graph), tmp_path / "m.onnx")
+    assert initializer_bytes(tmp_path / "m.onnx") == {"float32": 48, "int8": 5}

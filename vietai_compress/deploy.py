@@ -173,6 +173,19 @@ def _with_preprocessed(source: str | Path, target: str | Path, quantize) -> Path
     return atomic_write(target, write)
 
 
+def initializer_bytes(path: str | Path) -> dict[str, int]:
+    """Bytes of an ONNX file's stored tensors (its initializers), per element type: ``{"float32": ..., "int8": ...}``.
+    Notebook 10 reads where an int8 file's bytes still are."""
+    import onnx
+    from onnx import numpy_helper
+
+    sizes: dict[str, int] = {}
+    for tensor in onnx.load(str(path)).graph.initializer:
+        array = numpy_helper.to_array(tensor)
+        sizes[str(array.dtype)] = sizes.get(str(array.dtype), 0) + array.nbytes
+    return sizes
+
+
 def quantize_dynamic(source: str | Path, target: str | Path) -> Path:
     """int8 weights, activations quantized on the fly per batch (``onnxruntime.quantization.quantize_dynamic``)."""
     from onnxruntime.quantization import QuantType
