@@ -70,3 +70,28 @@ def test_the_web_module_imports_no_torch(model):
             "assert 'torch' not in sys.modules, 'torch was imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(NODE is None, reason="install Node.js 20 to run the JavaScript reader")
+def test_node_log_probs_match_the_python_runtime(model):
+    import numpy as np
+
+    from vietai_compress import runtime
+
+    images = np.random.default_rng(0).normal(size=(7, 1, 28, 28)).astype(np.float32)
+    log_probs, nonzeros = web.node_log_probs(model, images)
+    assert log_probs.shape == (7, 10)
+    assert np.abs(log_probs - runtime.load(model).log_probs(images)).max() < 1e-4
+    assert nonzeros == sum(int(np.count_nonzero(layer.weight)) for layer in runtime.load(model).layers)
+
+
+@pytest.mark.skipif(NODE is None, reason="install Node.js 20 to run the JavaScript reader")
+def test_node_log_probs_refuse_a_corrupt_file_and_bad_images(tmp_path, model):
+    import numpy as np
+
+    bad = tmp_path / "bad.vcz"
+    bad.write_bytes(model.read_bytes()[:-3])
+    with pytest.raises(ValueError, match="refused"):
+        web.node_log_probs(bad, np.zeros((1, 784), np.float32))
+    with pytest.raises(ValueError, match="784"):
+        web.node_log_probs(model, np.zeros((1, 700), np.float32))

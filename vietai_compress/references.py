@@ -71,3 +71,7 @@ JACOB_2018 = ("Jacob et al. (2018), Quantization and Training of Neural Networks
               "Inference, CVPR, arXiv:1712.05877")
 MIT_6_5940 = ("MIT 6.5940, TinyML and Efficient Deep Learning Computing (Song Han), lab 1 (fine-grained and channel "
               "pruning) and lab 2 (k-means and linear quantization)")
+
+# Notebook 13's target for the page's first prediction: Nielsen's first limit of response times.
+NIELSEN_1993 = "Nielsen (1993), Usability Engineering, chapter 5, Response Times: The Three Important Limits"
+INSTANT_SECONDS = 0.1  # "about the limit for having the user feel that the system is reacting instantaneously"

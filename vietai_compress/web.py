@@ -63,3 +63,52 @@ def show(path: str | Path, height: int = 640):
     document = html.escape(standalone_page(path), quote=True)
     return HTML(f'<div><iframe srcdoc="{document}" sandbox="allow-scripts" title="vietai-compress: draw a digit" '
                 f'style="width: 100%; max-width: 800px; height: {height}px; border: 0"></iframe></div>')
+
+
+NODE_SCRIPT = """
+import { readFileSync, writeFileSync } from "node:fs";
+const [reader, model, images, out] = process.argv.slice(2);
+const { load } = await import(reader);
+let runtime;
+try {
+  runtime = load(new Uint8Array(readFileSync(model)), model);
+} catch (err) {
+  console.error(err.message);
+  process.exit(1);
+}
+const pixels = new Float32Array(readFileSync(images).buffer.slice(0));
+writeFileSync(out, Buffer.from(runtime.logProbs(pixels).buffer));
+process.stdout.write(String(runtime.nonzeros));
+"""
+
+
+def node_log_probs(path: str | Path, images, reader: str | Path | None = None) -> tuple[np.ndarray, int]:
+    """Run the JavaScript reader (``web/vcz.js``, or the file ``reader``) under Node.js on the model ``path`` and
+    ``images`` (N x 784 or N x 1 x 28 x 28 normalised pixels): ``(log_probs N x 10, nonzero weights it multiplies)``.
+    Notebook 13 checks the second reader against the Python runtime with it. Needs ``node`` on the PATH."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import numpy as np
+
+    node = shutil.which("node")
+    if node is None:
+        raise FileNotFoundError("node_log_probs needs Node.js (the `node` command): https://nodejs.org or "
+                                "`apt-get install nodejs`")
+    reader = Path(reader) if reader is not None else web_folder() / "vcz.js"
+    if not reader.is_file():
+        raise FileNotFoundError(f"reader {reader} is not a file")
+    pixels = np.ascontiguousarray(images, dtype="<f4")
+    if pixels.size == 0 or pixels.size % 784:
+        raise ValueError(f"images must hold N x 784 pixels (N at least 1), got shape {pixels.shape}")
+    with tempfile.TemporaryDirectory() as folder:
+        files = {name: Path(folder) / name for name in ("run.mjs", "images.bin", "out.bin")}
+        files["run.mjs"].write_text(NODE_SCRIPT, encoding="utf-8")
+        files["images.bin"].write_bytes(pixels.tobytes())
+        done = subprocess.run([node, str(files["run.mjs"]), reader.resolve().as_uri(), str(path),
+                               str(files["images.bin"]), str(files["out.bin"])], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ValueError(f"the JavaScript reader refused {path}: {done.stderr.strip()[-500:]}")
+        log_probs = np.frombuffer(files["out.bin"].read_bytes(), dtype="<f4").reshape(-1, 10)
+    return log_probs, int(done.stdout)
