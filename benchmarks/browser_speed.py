@@ -1,17 +1,24 @@
-"""The web page's reader (web/vcz.js) against ONNX Runtime Web, side by side in one headless Chromium.
+"""The web page's reader (web/vcz.js) against ONNX Runtime Web, side by side in one headless Chromium, and Pyodide.
 
     python benchmarks/browser_speed.py [--lenet300 web/lenet300.vcz] [--lenet5 FILE.vcz] [--rounds 10]
-                                       [--ort FOLDER] [--json vietai_compress/measured/browser_speed.json]
+                                       [--ort FOLDER] [--pyodide FOLDER]
+                                       [--json vietai_compress/measured/browser_speed.json]
 
 For each model file: one tab runs web/index.html with the file (the page as a visitor gets it), another runs the
 same model exported to ONNX (``deploy.export_onnx`` of ``deploy.small_model``: notebook 10's small model, dead units
 removed, fp32) in ONNX Runtime Web (wasm backend, one thread, no proxy worker). Measured, in rounds that take turns
 between the tabs: page load to first prediction, decode time (ours) and session creation (ORT), time per
 prediction at batch 1 (each call timed on its own, p50 and p99; the pages are cross-origin isolated, so the clock
-ticks every 5 us) and the floor (an empty call timed the same way), and the bytes each page loaded. ONNX Runtime
-Web is installed with npm into a temporary folder (or taken from ``--ort``, a folder holding
-node_modules/onnxruntime-web); this benchmark is not run in CI. Needs Chromium, chromedriver and Selenium
-(``vietai_compress.browser``), torch for the export, Node's npm for ONNX Runtime Web.
+ticks every 5 us) and the floor (an empty call timed the same way), and the bytes each page loaded.
+
+Once, for no model: Pyodide (CPython compiled to WebAssembly), what a visitor would need to run our Python runtime
+in a browser instead. A minimal page loads it and runs ``1 + 1``; measured: page load to that first result and the
+bytes the page loaded, as above. Only the core interpreter: numpy and scipy are not in Pyodide's npm package (Pyodide
+fetches them from its CDN) and are not loaded, so the figures are a lower bound for a page running our runtime.
+
+ONNX Runtime Web and Pyodide are installed with npm into a temporary folder (or taken from ``--ort`` and
+``--pyodide``, folders holding node_modules/onnxruntime-web and node_modules/pyodide); this benchmark is not run in
+CI. Needs Chromium, chromedriver and Selenium (``vietai_compress.browser``), torch for the export, Node's npm.
 """
 from __future__ import annotations
 
@@ -35,6 +42,7 @@ from vietai_compress.fileio import atomic_write_text
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_FILES = ("index.html", "page.js", "digit.js", "vcz.js")
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
 DEFINITIONS = {
     "first_prediction_ms": "from the start of navigation to the end of the page's first prediction (a blank image), "
                            "median of the loads; no HTTP cache",
@@ -44,6 +52,11 @@ DEFINITIONS = {
                "5 us in these cross-origin isolated pages; p50 and p99 over rounds x calls",
     "floor": "an empty call timed the same way (an empty function; for ONNX Runtime Web, an awaited resolved promise)",
     "page_bytes": "decoded bytes of the document and every resource it loaded (Resource Timing)",
+    "pyodide": "Pyodide (CPython compiled to WebAssembly; npm package, files served locally) in a minimal page: "
+               "loadPyodide() then runPython('1 + 1'). first_result_ms: from the start of navigation to that first "
+               "result, median of the loads, no HTTP cache; page_bytes as above. The core interpreter only: numpy "
+               "and scipy, which our Python runtime needs, are not in the npm package and were not loaded, so both "
+               "figures are a lower bound for a page that runs our Python runtime with Pyodide",
 }
 TARGETS = {"page_bytes_at_most": 60_000, "first_prediction_ms_at_most": 100, "p50_ratio_to_ort_web_at_most": 2.0}
 ORT_PAGE = """<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>ONNX Runtime Web</title>
@@ -59,6 +72,18 @@ try {
   window.ortPage = { ort, session, sessionTime, firstPrediction: performance.now() };
 } catch (err) {
   window.ortPage = { error: String(err) };
+}
+</script>
+"""
+PYODIDE_PAGE = """<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>Pyodide</title>
+<script type="module">
+import { loadPyodide } from "./pyodide/pyodide.mjs";
+try {
+  const pyodide = await loadPyodide({ indexURL: new URL("pyodide/", location.href).href });
+  const result = pyodide.runPython("1 + 1"), firstResult = performance.now();
+  window.pyodidePage = result === 2 ? { firstResult } : { error: `1 + 1 gave ${result}` };
+} catch (err) {
+  window.pyodidePage = { error: String(err) };
 }
 </script>
 """
@@ -82,17 +107,18 @@ CALLS = {
 }
 
 
-def install_ort(folder: Path | None, into: Path) -> Path:
-    """The dist folder of onnxruntime-web: from ``folder``, or installed with npm into ``into``."""
+def install_npm(package: str, folder: Path | None, into: Path) -> Path:
+    """The folder of an npm package: node_modules/``package`` in ``folder``, or installed with npm into ``into``."""
     if folder is None:
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(into),
-                        "onnxruntime-web"], check=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(into), package],
+                       check=True)
         folder = into
-    return Path(folder) / "node_modules" / "onnxruntime-web" / "dist"
+    return Path(folder) / "node_modules" / package
 
 
-def ort_version(dist: Path) -> str:
-    return json.loads((dist.parent / "package.json").read_text())["version"]
+def package_version(package: Path) -> str:
+    """The version in an npm package's package.json."""
+    return json.loads((package / "package.json").read_text())["version"]
 
 
 def export_small_onnx(path: Path, target: Path) -> Path:
@@ -104,14 +130,20 @@ def export_small_onnx(path: Path, target: Path) -> Path:
     return export_onnx(small_model(model, name), target)
 
 
-def build_site(site: Path, models: dict[str, Path], dist: Path) -> None:
-    """The page's files, the .vcz and .onnx models and ONNX Runtime Web's files, in one folder."""
+def copy_files(source: Path, names: tuple[str, ...], target: Path) -> None:
+    target.mkdir()
+    for name in names:
+        shutil.copy(source / name, target / name)
+
+
+def build_site(site: Path, models: dict[str, Path], dist: Path, pyodide: Path) -> None:
+    """The page's files, the .vcz and .onnx models, ONNX Runtime Web's files and Pyodide's, in one folder."""
     for name in PAGE_FILES:
         shutil.copy(ROOT / "web" / name, site / name)
-    (site / "ort").mkdir()
-    for name in ORT_FILES:
-        shutil.copy(dist / name, site / "ort" / name)
+    copy_files(dist, ORT_FILES, site / "ort")
     (site / "ort.html").write_text(ORT_PAGE, encoding="utf-8")
+    copy_files(pyodide, PYODIDE_FILES, site / "pyodide")
+    (site / "pyodide.html").write_text(PYODIDE_PAGE, encoding="utf-8")
     for model, path in models.items():
         shutil.copy(path, site / f"{model}.vcz")
         export_small_onnx(path, site / f"{model}.onnx")
@@ -130,16 +162,26 @@ LOADED_BYTES = ("return [...performance.getEntriesByType('navigation'), ...perfo
                 ".reduce((sum, e) => sum + e.decodedBodySize, 0)")
 
 
+def wait_for_page(chrome, page: str, key: str, name: str) -> float:
+    """``window[page][key]`` once the page has set it; raises when the page set ``error`` instead."""
+    first = wait_for(chrome, f"window.{page}?.{key} ?? window.{page}?.error ?? null")
+    if isinstance(first, str):
+        raise RuntimeError(f"{name} failed in {chrome.current_url}: {first}")
+    return first
+
+
 def load_page(chrome, url: str, runtime: str) -> dict:
-    """Open a page and wait for its first prediction: ms from the start of navigation, and what it loaded."""
+    """Open a page and wait for its first prediction (for Pyodide, its first result): ms from the start of
+    navigation, and what it loaded."""
     chrome.get(url)
     if runtime == "ours":
         first = wait_for(chrome, "window.vczPage?.firstPrediction ?? null")
         return {"first_prediction_ms": first, "decode_ms": chrome.execute_script("return window.vczPage.decodeTime"),
                 "page_bytes": chrome.execute_script("return window.vczPage.pageBytes")}
-    first = wait_for(chrome, "window.ortPage?.firstPrediction ?? window.ortPage?.error ?? null")
-    if isinstance(first, str):
-        raise RuntimeError(f"ONNX Runtime Web failed in {url}: {first}")
+    if runtime == "pyodide":
+        first = wait_for_page(chrome, "pyodidePage", "firstResult", "Pyodide")
+        return {"first_result_ms": first, "page_bytes": chrome.execute_script(LOADED_BYTES)}
+    first = wait_for_page(chrome, "ortPage", "firstPrediction", "ONNX Runtime Web")
     return {"first_prediction_ms": first, "session_ms": chrome.execute_script("return window.ortPage.sessionTime"),
             "page_bytes": chrome.execute_script(LOADED_BYTES)}
 
@@ -197,10 +239,7 @@ def measure_model(chrome, url: str, model: str, image: list[float], rounds: int,
         outputs[runtime] = chrome.execute_async_script(
             "const [input, done] = arguments, x = new Float32Array(input);" + OUTPUT[runtime], image)
     times = time_in_turns(chrome, tabs, image, rounds, calls)
-    for tab in tabs.values():
-        chrome.switch_to.window(tab)
-        chrome.close()
-    chrome.switch_to.window(chrome.window_handles[0])
+    close_tabs(chrome, tabs)
     result = {name: {**loaded[runtime], "predict": percentiles(times[runtime]),
                      "floor": percentiles(times[f"{runtime}_floor"])}
               for name, runtime in (("ours", "ours"), ("ort_web", "ort"))}
@@ -208,6 +247,20 @@ def measure_model(chrome, url: str, model: str, image: list[float], rounds: int,
     for p in ("p50", "p99"):
         result[f"ratio_{p}"] = result["ours"]["predict"][f"{p}_ms"] / result["ort_web"]["predict"][f"{p}_ms"]
     return result
+
+
+def close_tabs(chrome, tabs: dict[str, str]) -> None:
+    for tab in tabs.values():
+        chrome.switch_to.window(tab)
+        chrome.close()
+    chrome.switch_to.window(chrome.window_handles[0])
+
+
+def measure_pyodide(chrome, url: str, package: Path, loads: int) -> dict:
+    """Pyodide's minimal page, loaded ``loads`` times in its own tab: its version and the median load figures."""
+    tabs, loaded = open_tabs(chrome, {"pyodide": f"{url}/pyodide.html"}, loads)
+    close_tabs(chrome, tabs)
+    return {"version": package_version(package), **loaded["pyodide"]}
 
 
 def sample_image() -> list[float]:
@@ -252,6 +305,9 @@ def summary(results: dict) -> str:
             lines.append(f"{model:9} {runtime:9} {row['page_bytes']:>11,} {row['first_prediction_ms']:>7.0f}ms "
                          f"{setup:>6.1f}ms {row['predict']['p50_ms']:>8.3f} {row['predict']['p99_ms']:>8.3f} "
                          f"{row['floor']['p50_ms']:>9.3f} {ratios[0]:>9.2f} {ratios[1]:>9.2f}")
+    pyodide = results["pyodide"]
+    lines.append(f"Pyodide {pyodide['version']} (core interpreter only, no numpy/scipy: a lower bound): page bytes "
+                 f"{pyodide['page_bytes']:,}, first result (1 + 1) {pyodide['first_result_ms']:.0f}ms")
     lines.append("targets (LeNet-300-100): " + ", ".join(f"{name} {'met' if ok else 'NOT met'}"
                                                           for name, ok in results["verdicts"].items()))
     return "\n".join(lines)
@@ -265,6 +321,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--calls", type=int, default=200, help="timed calls per runtime and round")
     parser.add_argument("--loads", type=int, default=5, help="page loads per runtime")
     parser.add_argument("--ort", type=Path, default=None, help="a folder holding node_modules/onnxruntime-web")
+    parser.add_argument("--pyodide", type=Path, default=None, help="a folder holding node_modules/pyodide")
     parser.add_argument("--json", type=Path, default=measured.path("browser_speed"))
     args = parser.parse_args(argv)
     models = {"lenet300": args.lenet300, **({"lenet5": args.lenet5} if args.lenet5 else {})}
@@ -276,13 +333,15 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         site, profile = Path(folder) / "site", Path(folder) / "profile"
         site.mkdir()
-        dist = install_ort(args.ort, Path(folder) / "npm")
-        build_site(site, models, dist)
+        dist = install_npm("onnxruntime-web", args.ort, Path(folder) / "npm") / "dist"
+        pyodide = install_npm("pyodide", args.pyodide, Path(folder) / "npm")
+        build_site(site, models, dist, pyodide)
         image = sample_image()
         chrome = browser.chromium(profile)
         try:
             with browser.serve(site, isolated=True) as url:
-                results = {"browser": chrome.capabilities.get("browserVersion"), "ort_web_version": ort_version(dist),
+                results = {"browser": chrome.capabilities.get("browserVersion"),
+                           "ort_web_version": package_version(dist.parent),
                            "machine": machine(), "files": {m: {"path": str(p), "bytes": p.stat().st_size,
                                                                "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
                                                            for m, p in models.items()},
@@ -293,7 +352,8 @@ def main(argv: list[str] | None = None) -> dict:
                            "definitions": DEFINITIONS,
                            "targets": TARGETS,
                            "models": {m: measure_model(chrome, url, m, image, args.rounds, args.calls, args.loads)
-                                      for m in models}}
+                                      for m in models},
+                           "pyodide": measure_pyodide(chrome, url, pyodide, args.loads)}
         finally:
             chrome.quit()
     results["machine"]["load_average_at_end"] = os.getloadavg()
