@@ -137,7 +137,7 @@ def store(tmp_path, monkeypatch):
     """An empty reference store in a temporary folder; ``add(relative, payload or dict)`` ships a file."""
     folder = tmp_path / "reference"
     folder.mkdir()
-    monkeypatch.setattr(reference, "FOLDER", folder)
+    monkeypatch.setenv("VIETAI_REFERENCE", str(folder))
     files = {}
 
     def add(relative, content, notebook="01", seconds=12.0):
@@ -150,11 +150,11 @@ def store(tmp_path, monkeypatch):
         files[str(relative)] = {"sha256": reference.sha256(path.read_bytes()), "bytes": path.stat().st_size,
                                 "notebook": notebook, "seconds": seconds}
         (folder / reference.MANIFEST).write_text(json.dumps({"files": files}))
-        reference.manifest.cache_clear()
+        reference._manifest.cache_clear()
         return path
 
     yield add
-    reference.manifest.cache_clear()
+    reference._manifest.cache_clear()
 
 
 def test_class_mode_loads_the_shipped_base_model_says_so_and_a_training_run_does_not(tmp_path, fake_data, store,
@@ -268,3 +268,11 @@ def test_class_mode_reads_a_shipped_runs_results_and_file_checked_and_copied_int
     found = pipeline.load_or_run(settings, shipped=True)
     assert found["file"] == str(settings.folder / f"{settings.stem}.vcz")
     assert (settings.folder / f"{settings.stem}.vcz").read_bytes() == vcz.read_bytes()
+
+
+def test_reading_a_shipped_file_is_logged_when_asked(tmp_path, store, monkeypatch):
+    store("notebooks/07_students.json", {"errors": 1})
+    log = tmp_path / "read.log"
+    monkeypatch.setenv("VIETAI_REFERENCE_LOG", str(log))
+    assert reference.read_json("notebooks/07_students.json") == {"errors": 1}
+    assert log.read_text().splitlines() == ["notebooks/07_students.json"]

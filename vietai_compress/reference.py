@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,10 +38,21 @@ MANIFEST = "manifest.json"
 _INTEGER_TYPES = (torch.uint8, torch.int16, torch.int32)
 
 
-@lru_cache(maxsize=1)
+def folder() -> Path:
+    """The shipped files' folder: the package's ``reference/``, or ``VIETAI_REFERENCE`` when set (``scripts/rebuild.py``
+    points it at a candidate store to learn which files class mode reads)."""
+    value = os.environ.get("VIETAI_REFERENCE")
+    return Path(value).expanduser().resolve() if value else FOLDER
+
+
 def manifest() -> dict:
     """``{relative path: {"sha256", "bytes", "notebook", "seconds", "what"}}`` of every shipped file ({} if none)."""
-    file = FOLDER / MANIFEST
+    return _manifest(folder())
+
+
+@lru_cache(maxsize=4)
+def _manifest(where: Path) -> dict:
+    file = where / MANIFEST
     return json.loads(file.read_text(encoding="utf-8"))["files"] if file.is_file() else {}
 
 
@@ -53,7 +65,7 @@ def entry(relative: str | Path) -> dict:
     """The manifest's record of ``relative``; ``KeyError`` naming it when it was not shipped."""
     key = Path(relative).as_posix()
     if key not in manifest():
-        raise KeyError(f"{key} is not among the reference run's files ({FOLDER / MANIFEST})")
+        raise KeyError(f"{key} is not among the reference run's files ({folder() / MANIFEST})")
     return manifest()[key]
 
 
@@ -64,7 +76,10 @@ def sha256(data: bytes) -> str:
 def read_bytes(relative: str | Path) -> bytes:
     """The bytes of a shipped file, checked against the SHA-256 recorded for it."""
     record = entry(relative)
-    path = FOLDER / Path(relative)
+    path = folder() / Path(relative)
+    if os.environ.get("VIETAI_REFERENCE_LOG"):  # scripts/rebuild.py: which shipped files class mode reads
+        with open(os.environ["VIETAI_REFERENCE_LOG"], "a", encoding="utf-8") as log:
+            log.write(Path(relative).as_posix() + "\n")
     if not path.is_file():
         raise FileNotFoundError(f"the reference file {path} is missing; reinstall vietai_compress")
     data = path.read_bytes()

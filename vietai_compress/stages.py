@@ -230,7 +230,7 @@ def saved_payload(path: Path, expected: dict, relative: Path, shipped: bool, wha
         return read_payload(path)
     if shipped and reference.has(relative):
         payload = reference.read_payload(relative, device)
-        if matches_meta(payload["meta"], expected, str(reference.FOLDER / relative)):
+        if matches_meta(payload["meta"], expected, str(reference.folder() / relative)):
             print(reference.loaded_message(what, relative))
             return payload
     return None
