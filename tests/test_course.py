@@ -218,7 +218,9 @@ def test_a_measurement_is_computed_when_training_and_read_back_in_class_mode(tmp
     assert course.measurement("07_x", compute, quick=True, train=False) == {"errors": 80} and len(calls) == 1
     assert course.measurement("07_x", compute, quick=False, train=True) == {"errors": 80} and len(calls) == 2
     assert course.measurement("07_x", compute, quick=False, train=False) == {"errors": 80} and len(calls) == 2
-    store("notebooks/07_y.json", {"errors": 81}, notebook="07")
+    saved = json.loads((tmp_path / "artifacts" / "full" / "notebooks" / "07_x.json").read_text())
+    assert saved["result"] == {"errors": 80} and saved["seconds"] >= 0
+    store("notebooks/07_y.json", {"result": {"errors": 81}, "seconds": 3.0}, notebook="07")
     assert course.measurement("07_y", compute, quick=False, train=False) == {"errors": 81} and len(calls) == 2
 
 

@@ -15,6 +15,7 @@ prints the numbers of a course model the same way in every notebook that uses it
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -46,20 +47,22 @@ def run(key: str, quick: bool, train: bool, **shrink) -> Run:
 def measurement(name: str, compute: Callable[[], dict | list], quick: bool, train: bool) -> dict | list:
     """A notebook's training result ``name`` (e.g. ``"07_students"``): plain JSON values.
 
-    Computed by ``compute()`` and saved to ``artifacts/<mode>/notebooks/<name>.json`` when the notebook trains
-    (QUICK, or ``train``); in class mode read from there when an earlier run saved it, else from the reference run
-    (checked against its SHA-256, ``reference``). ``compute`` is the training itself: the cell shows it, and it runs
-    whenever the notebook trains."""
+    Computed by ``compute()`` and saved to ``artifacts/<mode>/notebooks/<name>.json`` (``{"result": ..., "seconds":
+    the time compute took}``) when the notebook trains (QUICK, or ``train``); in class mode read from there when an
+    earlier run saved it, else from the reference run (checked against its SHA-256, ``reference``). ``compute`` is
+    the training itself: the cell shows it, and it runs whenever the notebook trains."""
     path = artifacts_dir(quick) / MEASUREMENTS / f"{name}.json"
     relative = Path(MEASUREMENTS) / f"{name}.json"
     if quick or train:
+        started = time.perf_counter()
         result = compute()
-        atomic_write_text(path, json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+        saved = {"result": result, "seconds": time.perf_counter() - started}
+        atomic_write_text(path, json.dumps(saved, indent=1, ensure_ascii=False) + "\n")
         return result
     if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))["result"]
     print(reference.loaded_message("kết quả đã lưu", relative))
-    return reference.read_json(relative)
+    return reference.read_json(relative)["result"]
 
 
 SCOREBOARD_STAGES = ("01", "02", "03", "04", "05", "06")
