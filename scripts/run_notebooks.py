@@ -1,17 +1,35 @@
-"""Execute notebooks in place, top to bottom, and save their outputs.
+"""Execute notebooks in place, top to bottom, and save their outputs; or rebuild the reference run from scratch.
 
-    python scripts/run_notebooks.py                 # every notebook, full mode (the outputs we commit)
+    python scripts/run_notebooks.py                 # every notebook, full mode, class mode (the outputs we commit)
     python scripts/run_notebooks.py notebooks/02_pruning.ipynb
     python scripts/run_notebooks.py --quick         # quick mode, to try things out (do not commit)
+    python scripts/run_notebooks.py --rebuild       # the reference run, from scratch: hours on a 2-core CPU
 
-Kernels start in notebooks/ and inherit this environment (VIETAI_DATA, VIETAI_ARTIFACTS).
+``--rebuild`` runs five steps (``--steps`` picks some of them, in this order):
+
+1. ``scripts``: ``choose_teacher.py``, ``beyond_the_paper.py`` and ``structured_and_int8.py``, whose measurements
+   ship in ``vietai_compress/measured/`` (notebooks 07, 09, 11);
+2. ``train``: every notebook in full mode with ``TRAIN = True``, writing ``artifacts/full/``; its seconds are saved;
+3. ``select``: every notebook in class mode, with empty artifacts, against a store of everything in
+   ``artifacts/full/``, logging which files class mode reads (``VIETAI_REFERENCE``, ``VIETAI_REFERENCE_LOG``);
+4. ``ship``: those files, packed (``reference.pack``), into ``vietai_compress/reference/`` with ``manifest.json``
+   (SHA-256, bytes, the first notebook that reads each file, the seconds its training took); at most 20 MB;
+5. ``class``: every notebook in class mode against the shipped files, with empty artifacts, outputs saved in place:
+   the committed outputs. The headline lines (``course.headline``) must equal the ``train`` step's.
+
+Kernels start in notebooks/ and inherit this environment (set ``VIETAI_DATA`` to the MNIST folder).
 """
 from __future__ import annotations
 
 import argparse
 import html
+import json
 import os
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,7 +38,14 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from vietai_compress.fileio import atomic_write_text  # noqa: E402
+from vietai_compress import measured, reference  # noqa: E402
+from vietai_compress.fileio import atomic_write_bytes, atomic_write_text  # noqa: E402
+
+STEPS = ("scripts", "train", "select", "ship", "class")
+SCRIPTS = ("choose_teacher.py", "beyond_the_paper.py", "structured_and_int8.py")
+BUDGET_BYTES = 20_000_000
+TIMES = "notebook_times"  # measured/notebook_times.json: seconds per notebook, per mode
+HEADLINE = re.compile(r"^Mô hình .* \(notebook \d\d\): tệp .*$", re.MULTILINE)
 
 
 def _bar_text(state: dict, model_id: str) -> str | None:
@@ -46,28 +71,215 @@ def show_final_progress(notebook) -> None:
                 output["data"]["text/plain"] = text
 
 
-def run(path: Path) -> float:
-    notebook = nbformat.read(path, as_version=4)
+def with_train_switch(notebook, train: bool):
+    """The notebook with its settings cell's ``TRAIN = False`` turned into ``TRAIN = True`` when ``train``."""
+    if train:
+        for cell in notebook.cells:
+            if cell.cell_type == "code" and re.search(r"^TRAIN = False", cell.source, re.MULTILINE):
+                cell.source = re.sub(r"^TRAIN = False", "TRAIN = True", cell.source, count=1, flags=re.MULTILINE)
+                break
+    return notebook
+
+
+def execute(path: Path, train: bool = False, save: Path | None = None) -> tuple[float, str]:
+    """Run a notebook top to bottom in its folder: (seconds, the text of its outputs). Saved to ``save`` if given."""
+    notebook = with_train_switch(nbformat.read(path, as_version=4), train)
     client = NotebookClient(notebook, timeout=None, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
     show_final_progress(notebook)
-    atomic_write_text(path, nbformat.writes(notebook) + "\n")
-    return seconds
+    if save is not None:
+        atomic_write_text(save, nbformat.writes(notebook) + "\n")
+    return seconds, output_text(notebook)
+
+
+def output_text(notebook) -> str:
+    """Every stream and text/plain output of a notebook, in order."""
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", "") or output.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def headlines(text: str) -> list[str]:
+    """The ``course.headline`` lines of a notebook's outputs."""
+    return HEADLINE.findall(text)
+
+
+def notebooks(names: list[Path]) -> list[Path]:
+    return [p.resolve() for p in names] or sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def save_times(mode: str, seconds: dict[str, float]) -> None:
+    """Record notebooks' wall times under ``mode`` in ``measured/notebook_times.json``."""
+    try:
+        times = measured.load(TIMES)
+    except FileNotFoundError:
+        times = {}
+    times.setdefault(mode, {}).update({name: round(s, 1) for name, s in seconds.items()})
+    atomic_write_text(measured.path(TIMES), json.dumps(times, indent=1, sort_keys=True) + "\n")
+
+
+# ---------------------------------------------------------------- the rebuild's steps
+def run_scripts() -> None:
+    for script in SCRIPTS:
+        print(f"== scripts/{script}", flush=True)
+        subprocess.run([sys.executable, str(ROOT / "scripts" / script)], check=True, cwd=ROOT)
+
+
+def train_all(paths: list[Path], work: Path) -> dict[str, list[str]]:
+    """Every notebook with ``TRAIN = True``, in full mode, writing ``artifacts/full``: their headline lines."""
+    os.environ.pop("VIETAI_ARTIFACTS", None)
+    seconds, found = {}, {}
+    for path in paths:
+        print(f"== {path.name}: TRAIN = True ...", flush=True)
+        seconds[path.stem], text = execute(path, train=True, save=work / f"train_{path.name}")
+        found[path.stem] = headlines(text)
+        print(f"   {seconds[path.stem]:.0f} s", flush=True)
+    save_times("train", seconds)
+    atomic_write_text(work / "train_headlines.json", json.dumps(found, indent=1, ensure_ascii=False))
+    return found
+
+
+def candidate_store(store: Path) -> Path:
+    """A reference store holding everything in ``artifacts/full`` (linked, not copied), with its manifest."""
+    full = ROOT / "artifacts" / "full"
+    files = {}
+    for path in sorted(p for p in full.rglob("*") if p.is_file()):
+        relative = path.relative_to(full).as_posix()
+        files[relative] = {"sha256": reference.sha256(path.read_bytes()), "bytes": path.stat().st_size,
+                           "notebook": "?", "seconds": None}
+        (store / relative).parent.mkdir(parents=True, exist_ok=True)
+        (store / relative).symlink_to(path)
+    (store / reference.MANIFEST).write_text(json.dumps({"files": files}), encoding="utf-8")
+    return store
+
+
+def select(paths: list[Path], work: Path) -> dict[str, list[str]]:
+    """Class mode against every file of ``artifacts/full``: which files each notebook reads, in order."""
+    store = candidate_store(Path(tempfile.mkdtemp(prefix="candidates-", dir=work)))
+    reads = {}
+    for path in paths:
+        log = work / f"reads_{path.stem}.log"
+        log.unlink(missing_ok=True)
+        os.environ.update(VIETAI_REFERENCE=str(store), VIETAI_REFERENCE_LOG=str(log),
+                          VIETAI_ARTIFACTS=tempfile.mkdtemp(prefix=f"select-{path.stem[:2]}-", dir=work))
+        print(f"== {path.name}: class mode, logging what it reads ...", flush=True)
+        execute(path)
+        reads[path.stem] = list(dict.fromkeys(log.read_text().split())) if log.is_file() else []
+        print(f"   {len(reads[path.stem])} files", flush=True)
+    for name in ("VIETAI_REFERENCE", "VIETAI_REFERENCE_LOG", "VIETAI_ARTIFACTS"):
+        os.environ.pop(name)
+    atomic_write_text(work / "reads.json", json.dumps(reads, indent=1))
+    return reads
+
+
+def training_seconds(path: Path) -> float | None:
+    """The seconds the training behind an artifact took, as it recorded them (checkpoint meta, JSON)."""
+    import torch
+
+    if path.suffix == ".pt":
+        return torch.load(path, map_location="cpu", weights_only=True).get("meta", {}).get("seconds")
+    if path.suffix == ".json":
+        value = json.loads(path.read_text(encoding="utf-8"))
+        return value.get("seconds") if isinstance(value, dict) else None
+    return None
+
+
+def packed_bytes(path: Path) -> bytes:
+    """A checkpoint in the compact form of ``reference.pack``, checked to unpack to the same tensors; other files
+    as they are."""
+    import io
+
+    import torch
+
+    if path.suffix != ".pt":
+        return path.read_bytes()
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    buffer = io.BytesIO()
+    torch.save(reference.pack(payload), buffer)
+    back = reference.unpack(torch.load(io.BytesIO(buffer.getvalue()), weights_only=True))
+    state = payload["state_dict"]
+    if set(back["state_dict"]) != set(state) or not all(torch.equal(back["state_dict"][k], state[k]) for k in state):
+        raise ValueError(f"{path}: packing changed its state_dict")
+    return buffer.getvalue()
+
+
+def ship(reads: dict[str, list[str]]) -> None:
+    """Pack every file class mode reads into ``vietai_compress/reference/`` with its manifest; at most 20 MB."""
+    full, folder = ROOT / "artifacts" / "full", reference.FOLDER
+    shutil.rmtree(folder, ignore_errors=True)
+    files = {}
+    for notebook, relatives in reads.items():
+        for relative in relatives:
+            if relative in files:
+                continue
+            data = packed_bytes(full / relative)
+            atomic_write_bytes(folder / relative, data)
+            files[relative] = {"sha256": reference.sha256(data), "bytes": len(data), "notebook": notebook[:2],
+                               "seconds": training_seconds(full / relative)}
+    manifest = json.dumps({"files": dict(sorted(files.items()))}, indent=1) + "\n"
+    atomic_write_text(folder / reference.MANIFEST, manifest)
+    total = sum(f["bytes"] for f in files.values()) + len(manifest.encode())
+    print(f"shipped {len(files)} files, {total:,} bytes (budget {BUDGET_BYTES:,})", flush=True)
+    if total > BUDGET_BYTES:
+        raise SystemExit(f"the reference run's files take {total:,} bytes, over the budget of {BUDGET_BYTES:,}")
+
+
+def class_mode(paths: list[Path], work: Path, expected: dict[str, list[str]] | None) -> None:
+    """Every notebook in class mode, with fresh artifacts, outputs saved in place; headlines compared."""
+    os.environ["VIETAI_ARTIFACTS"] = tempfile.mkdtemp(prefix="class-", dir=work)
+    seconds, differ = {}, []
+    for path in paths:
+        print(f"== {path.name}: class mode ...", flush=True)
+        seconds[path.stem], text = execute(path, save=path)
+        print(f"   {seconds[path.stem]:.0f} s", flush=True)
+        if expected is not None and headlines(text) != expected.get(path.stem, []):
+            differ.append(f"{path.name}: class mode {headlines(text)} != TRAIN {expected.get(path.stem)}")
+    save_times("class_sequence", seconds)
+    if differ:
+        raise SystemExit("headline lines differ between class mode and training:\n" + "\n".join(differ))
+
+
+def rebuild(paths: list[Path], steps: list[str]) -> None:
+    """The reference run from scratch: the ``steps`` of this module's docstring, in order."""
+    os.environ["VIETAI_QUICK"] = "0"
+    work = ROOT / "artifacts" / "rebuild"
+    work.mkdir(parents=True, exist_ok=True)
+    if "scripts" in steps:
+        run_scripts()
+    expected = train_all(paths, work) if "train" in steps else None
+    if expected is None and (work / "train_headlines.json").is_file():
+        expected = json.loads((work / "train_headlines.json").read_text(encoding="utf-8"))
+    if "select" in steps:
+        select(paths, work)
+    if "ship" in steps:
+        ship(json.loads((work / "reads.json").read_text()))
+    if "class" in steps:
+        class_mode(paths, work, expected)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
     parser.add_argument("--quick", action="store_true", help="quick mode (VIETAI_QUICK=1)")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the reference run (see above)")
+    parser.add_argument("--steps", default=",".join(STEPS), help=f"with --rebuild: some of {','.join(STEPS)}")
     args = parser.parse_args()
+    paths = notebooks(args.notebooks)
+    if args.rebuild:
+        steps = args.steps.split(",")
+        if not set(steps) <= set(STEPS):
+            parser.error(f"--steps must be among {','.join(STEPS)}, got {args.steps}")
+        rebuild(paths, steps)
+        return
     os.environ["VIETAI_QUICK"] = "1" if args.quick else "0"
-    paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
     for path in paths:
         print(f"{path.name}: running in {'quick' if args.quick else 'full'} mode ...", flush=True)
-        print(f"{path.name}: {run(path.resolve()):.0f} s", flush=True)
+        print(f"{path.name}: {execute(path, save=path)[0]:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
