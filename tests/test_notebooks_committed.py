@@ -76,7 +76,6 @@ def test_committed_outputs_speak_vietnamese(path):
 
 
 LESSON_WORDS = 2_000
-TWO_LESSONS = {"11_structured_and_int8.ipynb"}  # structured pruning and linear quantization: two pairs in one notebook
 
 
 def _lesson_words(path) -> int:
@@ -88,5 +87,17 @@ def _lesson_words(path) -> int:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_lesson_prose_fits_a_class(path):
-    limit = 2 * LESSON_WORDS if path.name in TWO_LESSONS else LESSON_WORDS
-    assert _lesson_words(path) <= limit, f"{path.name}: move depth into 'Đọc thêm' <details> blocks"
+    assert _lesson_words(path) <= LESSON_WORDS, f"{path.name}: move depth into 'Đọc thêm' <details> blocks"
+
+
+HEADLINE = re.compile(r"^(Mô hình .* \(notebook \d\d\)): tệp .*$", re.MULTILINE)
+
+
+def test_a_course_model_prints_the_same_headline_in_every_notebook():
+    """course.headline: one model, one file: its bytes, ratio and test accuracy are the same wherever it appears."""
+    lines: dict[str, set[str]] = {}
+    for path in NOTEBOOKS:
+        for match in HEADLINE.finditer(_all_output_text(path)):
+            lines.setdefault(match.group(1), set()).add(match.group(0))
+    assert len(lines) >= 3
+    assert all(len(found) == 1 for found in lines.values()), {m: f for m, f in lines.items() if len(f) > 1}
