@@ -139,3 +139,36 @@ def test_kmeans_against_linear_gives_four_points_per_bit_width_and_leaves_the_mo
         (method, bits, tuned) for bits in (8, 2) for method in ("k-means", "linear") for tuned in (False, True)]
     assert all(p.val_accuracy > 90 for p in points if p.bits == 8)  # 256 levels lose nothing on blobs
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_the_points_before_fine_tuning_are_kmeans_vs_linears_without_any_training():
+    from vietai_compress.linear_quant import kmeans_vs_linear_before
+
+    torch.manual_seed(0)
+    train_loader, test_loader = blob_loaders()
+    model = tiny_masked_mlp()
+    train(model, train_loader, make_optimizer(model, lr=0.02), 20, "cpu", progress=False)
+    before = [p.detach().clone() for p in model.parameters()]
+    full = kmeans_vs_linear(model, train_loader, test_loader, bits=(4, 2), epochs=1, device="cpu", progress=False)
+    quick = kmeans_vs_linear_before(model, test_loader, bits=(4, 2), device="cpu")
+    assert quick == [p for p in full if not p.fine_tuned]
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_the_bits_figure_keeps_the_axis_for_three_bits_and_up_and_labels_what_it_clips():
+    import matplotlib.pyplot as plt
+
+    from vietai_compress.quant_plots import axis_top, plot_kmeans_vs_linear
+
+    rows = [{"method": m, "bits": b, "fine_tuned": t, "val_accuracy": 99.0 - (20.0 if (m, b, t) == ("linear", 2, False)
+                                                                                   else 0.1 * (9 - b))}
+            for m in ("k-means", "linear") for b in (8, 4, 3, 2) for t in (False, True)]
+    assert axis_top(rows) == pytest.approx(1.25 * (1.0 + 0.6))  # the worst of 3 bits and up: 1.6%
+    fig = plot_kmeans_vs_linear({"A": rows, "B": rows})
+    assert len(fig.axes) == 2
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["tuyến tính, trước: 21.00%"]  # only the 2-bit linear point before fine-tuning is off the axis
+    assert fig.axes[0].get_ylim()[1] == pytest.approx(axis_top(rows))
+    with pytest.raises(ValueError, match="results"):
+        plot_kmeans_vs_linear({})
+    plt.close("all")

@@ -74,3 +74,31 @@ def test_a_plain_model_runs_the_same_in_pytorch_and_onnx_runtime(tmp_path):
     for name in ("structured", "structured_onnx"):
         np.testing.assert_allclose(variants[name].log_probs(images), expected, atol=1e-4)
     assert variants["structured_onnx_int8_static"].bytes < variants["structured_onnx"].bytes
+
+
+def test_plain_variants_add_int8_files_that_are_smaller_and_say_what_they_hold(tmp_path):
+    from vietai_compress.models import LeNet5
+    from vietai_compress.speed import dense_variant, onnx_ops, onnx_tensors, op_times, plain_variants, tensor_bytes
+    from vietai_compress.structured import prune_units
+
+    torch.manual_seed(0)
+    model = LeNet5()
+    prune_units(model, {"conv1": 0.5, "conv2": 0.5, "fc1": 0.25})
+    images = torch.randn(16, 1, 28, 28).numpy()
+    assert list(plain_variants(model, tmp_path / "float", threads=1)) == ["structured", "structured_onnx"]
+    variants = {"dense": dense_variant(LeNet5(), tmp_path), **plain_variants(model, tmp_path, 1, images)}
+    assert set(variants) <= set(NAMES_VI)
+    fp32, dynamic, static = (variants[f"structured_onnx{s}"].file for s in ("", "_int8_dynamic", "_int8_static"))
+    assert tensor_bytes(fp32)["float32"] == 4 * sum(p.numel() for p in model.parameters())
+    for path in (dynamic, static):
+        assert tensor_bytes(path)["int8"] >= sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight"))
+        assert path.stat().st_size < fp32.stat().st_size / 2
+    assert ("fc1.weight", "float32", 4 * model.fc1.weight.numel()) in onnx_tensors(fp32)
+    assert onnx_ops(static)["QuantizeLinear"] >= 1 and onnx_ops(static)["DequantizeLinear"] >= 1
+    assert "QuantizeLinear" not in onnx_ops(fp32)
+    times = op_times(static, images, threads=1, calls=3)
+    assert "QLinearConv" in times and all(t > 0 for t in times.values())
+    assert list(times.values()) == sorted(times.values(), reverse=True)
+    with torch.no_grad():
+        expected = model.eval()(torch.from_numpy(images)).numpy()
+    np.testing.assert_allclose(variants["structured_onnx"].log_probs(images), expected, atol=1e-4)

@@ -60,3 +60,61 @@ def test_every_candidate_is_a_valid_pipeline_setting_on_the_smaller_model():
     for label, options in candidates:
         settings = Settings(quick=True, **options)
         assert settings.units == units and settings.shift == 2 and label.endswith("jitter 2")
+
+
+# ---------------------------------------------------------------- class mode of notebooks 11 and 12
+def _row(label, ratio, val_error, seed=42):
+    return {"label": label, "settings": {"model": "lenet5", "jitter": 2, "units": {"conv1": 0.5}, "keep": {"fc1": 0.1},
+                                         "bits": 4, "rounds": 3},
+            "seed": seed, "file_bytes": 1000, "ratio": ratio, "val_error": val_error, "test_error": 0.7,
+            "base_val_error": 0.5, "base_test_error": 0.55, "seconds": 12.0}
+
+
+def test_saved_rows_become_points_without_a_file_and_the_scan_its_points():
+    from vietai_compress.beyond import Point
+    from vietai_compress.structured_scan import saved_points, saved_scan
+
+    points = saved_points([_row("a", 70.0, 0.6), _row("b", 90.0, 0.7)])
+    assert all(isinstance(p, Point) and p.file == "" for p in points) and [p.label for p in points] == ["a", "b"]
+    saved = {"scan": [{"layer": "conv1", "keep": 0.5, "units": 10, "val_error": 0.6, "macs": 123}]}
+    assert saved_scan(saved) == [ScanPoint("conv1", 0.5, 10, 0.6, 123)]
+
+
+def test_the_rule_or_in_quick_mode_the_most_compressed_point():
+    from vietai_compress.structured_scan import choose_or_largest, saved_points
+
+    points = saved_points([_row("a", 70.0, 0.6), _row("b", 90.0, 0.7), _row("c", 50.0, 0.4)])
+    assert [(p.label, reached) for p, reached in [choose_or_largest(points, 64)]] == [("a", True)]
+    assert [(p.label, reached) for p, reached in [choose_or_largest(points, 160)]] == [("b", False)]
+
+
+def test_class_mode_reads_notebook_11s_choice_from_the_saved_measurement(monkeypatch):
+    import vietai_compress.measured
+    import vietai_compress.structured_scan as scan
+
+    saved = {"candidates": [_row("a", 70.0, 0.6), _row("b", 90.0, 0.5)], "chosen": "b"}
+    monkeypatch.setattr(vietai_compress.measured, "load", lambda name: saved if name == scan.MEASUREMENT else None)
+    monkeypatch.setattr(scan, "scan_base", lambda *a, **k: pytest.fail("class mode must not scan"))
+    chosen = scan.chosen_structured(quick=False, train=False)
+    assert chosen.label == "b" and chosen.ratio == 90.0 and chosen.file == ""
+
+
+def test_notebook_09s_lenet5_is_read_from_either_layout_of_its_measurement():
+    from vietai_compress.structured_scan import weight_pruning_lenet5
+
+    summary = {"ratio": {"median": 160.5}, "test_error": {"median": 0.97}, "seeds": [43, 44, 45]}
+    old = {"lenet5": {"chosen": {"lenet5": "x"}, "over_seeds": {"x": {"points": [], "summary": summary}}}}
+    new = {"lenet5": {"chosen": {"lenet5": "x"}, "over_seeds": {"x": {"shifted": {"summary": summary},
+                                                                      "plain": {"summary": {}}}}}}
+    expected = {"label": "x", "ratio": 160.5, "test_error": 0.97, "seeds": [43, 44, 45]}
+    assert weight_pruning_lenet5(old) == weight_pruning_lenet5(new) == expected
+    assert weight_pruning_lenet5({"lenet5": {"chosen": {"lenet5": None}, "over_seeds": {}}}) is None
+
+
+def test_the_targets_of_the_smaller_model_name_what_notebook_11_measures():
+    from vietai_compress.references import DEEP_COMPRESSION_LENET5
+    from vietai_compress.structured_scan import LI_2017_VGG16_REMOVED, STRUCTURED_TARGET, UNITS_TARGET
+
+    assert set(UNITS_TARGET) == {"error", "macs", "speed_256", "speed_1"}
+    assert UNITS_TARGET["error"] == STRUCTURED_TARGET[1] == DEEP_COMPRESSION_LENET5["base_error"]
+    assert UNITS_TARGET["macs"] > 1 / (1 - LI_2017_VGG16_REMOVED)  # beyond Li et al.'s 1.5x

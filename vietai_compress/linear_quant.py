@@ -1,4 +1,4 @@
-"""Linear (affine, uniform) quantization: int8 weights and activations with a scale and a zero point (notebook 11).
+"""Linear (affine, uniform) quantization: int8 weights and activations with a scale and a zero point (notebook 12).
 
 Written out because it is the lesson (Jacob et al. 2018, "Quantization and Training of Neural Networks for
 Efficient Integer-Arithmetic-Only Inference"). A real number r is stored as an integer q with
@@ -262,7 +262,7 @@ def kmeans_vs_linear(pruned: nn.Module, train_loader: Batches, val_loader: Batch
     """Quantize the weights of ``pruned`` (masked layers; activations stay float) both ways at each ``bits`` and
     read the validation accuracy, then fine-tune each for ``epochs`` with the same optimizer (Adam at the
     centroid fine-tuning's lr, no weight decay, constant lr): the centroids for k-means, the weights through
-    ``fake_quantize`` (QAT) for linear. Pruned weights stay 0 in both. ``pruned`` is not changed (notebook 11)."""
+    ``fake_quantize`` (QAT) for linear. Pruned weights stay 0 in both. ``pruned`` is not changed (notebook 12)."""
     from .quantization import FINE_TUNE_LR, fine_tune_centroids, share_weights
     from .training import evaluate, make_optimizer, train
 
@@ -278,4 +278,23 @@ def kmeans_vs_linear(pruned: nn.Module, train_loader: Batches, val_loader: Batch
         train(linear, train_loader, make_optimizer(linear, lr=FINE_TUNE_LR, weight_decay=0.0), epochs, device,
               progress=False, cosine=False)
         points.append(BitsPoint("linear", b, True, evaluate(linear, val_loader, device).accuracy))
+    return points
+
+
+def kmeans_vs_linear_before(pruned: nn.Module, val_loader: Batches, bits: tuple[int, ...] = (8, 5, 4, 3, 2),
+                            device=None) -> list[BitsPoint]:
+    """The points of ``kmeans_vs_linear`` before any fine-tuning, without training: for each of ``bits``, the
+    validation accuracy with the weights quantized by k-means, then linearly (weight only). The same numbers as
+    ``kmeans_vs_linear``'s ``fine_tuned=False`` points, in seconds: notebook 12 computes them live in class mode and
+    checks them against the saved run. ``pruned`` is not changed."""
+    from .quantization import share_weights
+    from .training import evaluate
+
+    points = []
+    for b in bits:
+        kmeans = copy.deepcopy(pruned)
+        share_weights(kmeans, b)
+        points.append(BitsPoint("k-means", b, False, evaluate(kmeans, val_loader, device).accuracy))
+        linear = fake_quantized(pruned, None, b, weight_only=True)
+        points.append(BitsPoint("linear", b, False, evaluate(linear, val_loader, device).accuracy))
     return points

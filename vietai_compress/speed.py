@@ -37,6 +37,7 @@ NAMES_VI = {
     "structured": "bỏ bộ lọc (có cấu trúc), PyTorch",
     "structured_onnx": "bỏ bộ lọc, ONNX Runtime fp32",
     "structured_onnx_int8_static": "bỏ bộ lọc, ONNX Runtime int8 tĩnh",
+    "structured_onnx_int8_dynamic": "bỏ bộ lọc, ONNX Runtime int8 động",
 }
 
 
@@ -175,3 +176,100 @@ def measure(variants: dict[str, Variant], images: np.ndarray, labels: np.ndarray
             rows.append(Row(name, batch, timings[name], timings[reference].p50 / timings[name].p50, v.bytes,
                             accuracy[name]))
     return rows
+
+
+# ---------------------------------------------------------------- one plain model, every way (notebooks 11 and 12)
+def dense_variant(model: nn.Module, folder: str | Path) -> Variant:
+    """The reference of a measurement: ``model`` (the dense base model) in its inference form, run by PyTorch eager
+    (``"dense"``), its ``state_dict`` written to ``folder`` (notebooks 11 and 12)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fast = inference_form(model)
+    return _torch_variant("dense", fast, _saved(fast, folder / "dense.pt"))
+
+
+def plain_variants(model: nn.Module, folder: str | Path, threads: int | None = None,
+                   calibration: np.ndarray | None = None, prefix: str = "structured") -> dict[str, Variant]:
+    """A plain PyTorch model (notebook 11's smaller model) in PyTorch eager and ONNX Runtime fp32 (``prefix``,
+    ``prefix + "_onnx"``); given ``calibration`` training images (N, 1, 28, 28), also ONNX Runtime int8 dynamic and
+    static (``prefix + "_onnx_int8_dynamic"``, ``prefix + "_onnx_int8_static"``, notebook 12). Each writes the file
+    it needs to ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fast = inference_form(model)
+    onnx_file = export_onnx(fast, folder / f"{prefix}.onnx")
+    variants = {prefix: _torch_variant(prefix, fast, _saved(fast, folder / f"{prefix}.pt")),
+                f"{prefix}_onnx": _onnx_variant(f"{prefix}_onnx", onnx_file, threads)}
+    if calibration is not None:
+        dynamic = quantize_dynamic(onnx_file, folder / f"{prefix}_int8_dynamic.onnx")
+        static = quantize_static(onnx_file, folder / f"{prefix}_int8_static.onnx", calibration)
+        variants[f"{prefix}_onnx_int8_dynamic"] = _onnx_variant(f"{prefix}_onnx_int8_dynamic", dynamic, threads)
+        variants[f"{prefix}_onnx_int8_static"] = _onnx_variant(f"{prefix}_onnx_int8_static", static, threads)
+    return variants
+
+
+# ---------------------------------------------------------------- what an ONNX file holds, and what ONNX Runtime runs
+def onnx_tensors(path: str | Path) -> list[tuple[str, str, int]]:
+    """(name, element type such as ``"float32"`` or ``"int8"``, bytes) of every constant tensor stored in the ONNX
+    file ``path``: weights, biases, scales, zero points, shapes. Notebook 12 reads which weights an int8 file keeps
+    in float32."""
+    from onnx import numpy_helper
+
+    return [(t.name, str(array.dtype), int(array.nbytes))
+            for t in onnx.load(str(path)).graph.initializer for array in [numpy_helper.to_array(t)]]
+
+
+def tensor_bytes(path: str | Path) -> dict[str, int]:
+    """Bytes of the constant tensors of the ONNX file ``path`` by element type, e.g. ``{"float32": 4_876, "int8":
+    55_800, ...}`` (``onnx_tensors``; notebook 12)."""
+    totals: dict[str, int] = {}
+    for _, kind, size in onnx_tensors(path):
+        totals[kind] = totals.get(kind, 0) + size
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+
+def _op_counts(nodes) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in nodes:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
+
+
+def onnx_ops(path: str | Path) -> dict[str, int]:
+    """How many nodes of each operator the graph stored in the ONNX file ``path`` holds (notebook 12: the
+    QuantizeLinear / DequantizeLinear nodes an int8 static file adds)."""
+    return _op_counts(onnx.load(str(path)).graph.node)
+
+
+def op_times(path: str | Path, images: np.ndarray, threads: int | None = None, calls: int = 20) -> dict[str, float]:
+    """Microseconds per call that ONNX Runtime spends in each operator when it runs the file ``path`` on ``images``
+    (N, 1, 28, 28) ``calls`` times, read from its profiler: the operators it actually runs after its graph
+    optimisations (fused nodes, layout changes such as ``Transpose`` around ``QLinearConv``), most costly first.
+    The profiler adds its own cost to every node: compare the shares, not the totals, with ``measure`` (notebook 12:
+    where an int8 model's time goes)."""
+    import json
+    import tempfile
+
+    import onnxruntime as ort
+
+    from .config import flush_denormals
+
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3  # errors only
+    options.enable_profiling = True
+    feed = {"images": np.ascontiguousarray(images, dtype=np.float32)}
+    with tempfile.TemporaryDirectory() as folder:
+        options.profile_file_prefix = str(Path(folder) / "profile")
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        flush_denormals()  # the session reset this thread's floating-point flags (``deploy.onnx_session``)
+        for _ in range(calls):
+            session.run(None, feed)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    times: dict[str, float] = {}
+    for event in events:
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            op = event["args"]["op_name"]
+            times[op] = times.get(op, 0.0) + event["dur"] / calls
+    return dict(sorted(times.items(), key=lambda item: -item[1]))

@@ -192,3 +192,76 @@ def smaller_model(point) -> tuple[nn.Module, dict]:
     stage = next(s for s in results["stages"] if s["stage"].startswith("units kept"))
     name = Settings(**point.settings).name
     return load_checkpoint_model(file.parent / f"{name}_units.pt", "lenet5").eval(), stage
+
+
+# ---------------------------------------------------------------- class mode: the saved runs (notebooks 11 and 12)
+MEASUREMENT = "structured_and_int8"  # ``measured/<name>.json``, written by ``scripts/structured_and_int8.py``
+
+
+def saved_scan(saved: Mapping) -> list[ScanPoint]:
+    """The unit scan recorded in ``saved`` (the measurement ``MEASUREMENT``): one ``ScanPoint`` per row. Class mode
+    of notebook 11 reads it instead of scanning again."""
+    return [ScanPoint(**row) for row in saved["scan"]]
+
+
+def saved_points(rows: Sequence[Mapping]) -> list:
+    """``beyond.Point`` objects from the rows of the measurement ``MEASUREMENT`` (``candidates``, ``over_seeds``,
+    ``frontier``'s): the rows record every field but the file, which stays on the machine that ran it (``file`` is
+    ``""``). Class mode of notebooks 11 and 12."""
+    from .beyond import Point
+
+    return [Point(**row, file="") for row in rows]
+
+
+def choose_or_largest(points: Sequence, min_ratio: float):
+    """``beyond.choose_for_ratio``, or, when no point reaches ``min_ratio`` (quick mode's tiny runs only), the point
+    with the largest ratio: (point, True when the rule chose it). Notebooks 11 and 12."""
+    from .beyond import choose_for_ratio
+
+    chosen = choose_for_ratio(points, min_ratio)
+    return (chosen, True) if chosen is not None else (max(points, key=lambda p: p.ratio), False)
+
+
+def chosen_structured(quick: bool, train: bool, out: Path | None = None, shrink: Mapping | None = None,
+                      progress: bool = True):
+    """Notebook 11's choice, for notebook 12: the ``beyond.Point`` of the Deep Compression candidate chosen on the
+    model with the scanned units removed (``STRUCTURED_TARGET``). Class mode (full mode, not ``train``): read from
+    the measurement ``MEASUREMENT`` (its ``file`` is ``""``). Otherwise the scan and the candidates, loaded when
+    notebook 11 or ``scripts/structured_and_int8.py`` saved them, else run (``scan_base``, ``beyond.run_candidates``);
+    in quick mode, when no candidate reaches the ratio, the most compressed one."""
+    from . import measured
+    from .beyond import run_candidates
+
+    if not quick and not train:
+        saved = measured.load(MEASUREMENT)
+        return next(p for p in saved_points(saved["candidates"]) if p.label == saved["chosen"])
+    base_val_error, scan = scan_base(quick, out, shrink, progress)
+    points = run_candidates(dc_candidates(choose_units(scan, base_val_error)), quick=quick, out=out,
+                            progress=progress, shrink=dict(shrink) if shrink else None)
+    return choose_or_largest(points, STRUCTURED_TARGET[0])[0]
+
+
+# Notebook 11's targets for the smaller model (whole units removed, retrained, before any weight is pruned), fixed
+# before the runs, each with its origin. ``error``: its test error (%) no higher than Deep Compression's dense LeNet-5
+# (``references.DEEP_COMPRESSION_LENET5``, 0.80%). ``macs``: at least 2x fewer multiply-accumulates per image than the
+# dense model, beyond the 34% of VGG-16's operations (1.5x) that Li et al. (2017, ``references.LI_2017``) removed on
+# CIFAR-10 with no loss: MNIST is a far easier task for LeNet-5. ``speed_256``: in PyTorch at batch 256, where the
+# arithmetic is most of a call, at least as much faster as 2x fewer operations allow; ``speed_1``: at batch 1,
+# where a call's fixed cost is most of it (notebook 10), faster at all.
+LI_2017_VGG16_REMOVED = 0.34  # the share of VGG-16's operations Li et al. (2017) removed on CIFAR-10
+UNITS_TARGET = {"error": 0.80, "macs": 2.0, "speed_256": 2.0, "speed_1": 1.0}
+
+
+def weight_pruning_lenet5(beyond: Mapping) -> dict | None:
+    """Notebook 09's LeNet-5 chosen for ``beyond.LENET5_TARGET`` (weights pruned one by one, no unit removed), on
+    the fresh seeds and shifted images, from its measurement ``beyond`` (``measured.load("beyond_the_paper")``):
+    ``{"label", "ratio", "test_error", "seeds"}`` (medians), or None when it chose nothing. Notebook 11 prints it
+    beside its own 160x setting."""
+    part = beyond["lenet5"]
+    label = part["chosen"]["lenet5"]
+    if label is None:
+        return None
+    runs = part["over_seeds"][label]
+    summary = runs.get("shifted", runs)["summary"]
+    return {"label": label, "ratio": summary["ratio"]["median"], "test_error": summary["test_error"]["median"],
+            "seeds": summary["seeds"]}
