@@ -15,7 +15,8 @@
 4. ``ship``: those files, packed (``reference.pack``), into ``vietai_compress/reference/`` with ``manifest.json``
    (SHA-256, bytes, the first notebook that reads each file, the seconds its training took); at most 20 MB;
 5. ``class``: every notebook in class mode against the shipped files, with empty artifacts, outputs saved in place:
-   the committed outputs. The headline lines (``course.headline``) must equal the ``train`` step's.
+   the committed outputs. The headline lines (``course.headline``) must equal the ``train`` step's. The course's
+   LeNet-300-100 and LeNet-5 files (notebooks 06 and 08) are copied into ``web/``, the page's models.
 
 Kernels start in notebooks/ and inherit this environment (set ``VIETAI_DATA`` to the MNIST folder).
 """
@@ -45,6 +46,7 @@ STEPS = ("scripts", "train", "select", "ship", "class")
 SCRIPTS = ("choose_teacher.py", "beyond_the_paper.py", "structured_and_int8.py")
 BUDGET_BYTES = 20_000_000
 TIMES = "notebook_times"  # measured/notebook_times.json: seconds per notebook, per mode
+WEB_MODELS = {"lenet300": "lenet300.vcz", "lenet5-b": "lenet5.vcz"}  # course model -> its file in web/
 HEADLINE = re.compile(r"^Mô hình .* \(notebook \d\d\): tệp .*$", re.MULTILINE)
 
 
@@ -240,8 +242,17 @@ def class_mode(paths: list[Path], work: Path, expected: dict[str, list[str]] | N
         if expected is not None and headlines(text) != expected.get(path.stem, []):
             differ.append(f"{path.name}: class mode {headlines(text)} != TRAIN {expected.get(path.stem)}")
     save_times("class_sequence", seconds)
+    copy_web_models()
     if differ:
         raise SystemExit("headline lines differ between class mode and training:\n" + "\n".join(differ))
+
+
+def copy_web_models() -> None:
+    """The course's files, as class mode wrote them, into ``web/``: the models the page opens."""
+    from vietai_compress import course
+
+    for key, name in WEB_MODELS.items():
+        shutil.copy(course.run(key, quick=False, train=False).compressed(), ROOT / "web" / name)
 
 
 def rebuild(paths: list[Path], steps: list[str]) -> None:
