@@ -152,3 +152,160 @@ def test_the_structured_presets_are_the_settings_the_script_chose_on_validation(
     assert Settings(**PRESETS["lenet5-structured-160"]) == Settings(**chosen["settings"])
     points = [Point(**row, file="") for row in structured["candidates"] + frontier["candidates"]]
     assert choose_for_ratio(points, frontier["target"][0]).label == frontier["chosen"]
+
+
+# ---------------------------------------------------------------- notebook 09's worked example, in every mode
+def _fake_run_point(label, options, seed=42, quick=False, out=None, progress=True, shrink=None, shipped=False):
+    """A run without training: numbers that depend only on the setting and the seed."""
+    import zlib
+
+    from vietai_compress.beyond import Point
+
+    keep = sum((options.get("keep") or {"fc1": 0.5}).values())
+    noise = zlib.crc32(f"{label}|{seed}|{sorted(options.items())}".encode()) % 100 / 100
+    return Point(label, options, seed, f"{seed}.vcz", round(1_066_440 * keep / 3), 3 / keep, 1 + noise,
+                 1.2 + noise, 1.1, 1.3, 1.0)
+
+
+def _script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "beyond_the_paper.py"
+    spec = importlib.util.spec_from_file_location("beyond_the_paper_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_notebooks_protocol_records_what_the_script_records(monkeypatch, tmp_path):
+    import vietai_compress.beyond as beyond
+
+    monkeypatch.setattr(beyond, "run_point", _fake_run_point)
+    script = _script()
+    for part in beyond.PROTOCOL_PARTS:
+        ours = getattr(beyond, f"protocol_{part}")(False, tmp_path, progress=False)
+        theirs = getattr(script, part)(False, tmp_path)
+        assert json.loads(json.dumps(ours)) == json.loads(json.dumps(theirs))
+    lenet300 = beyond.protocol_lenet300(False, tmp_path, progress=False)
+    assert set(lenet300) == {"ablation", "jitter_scan", "jitter", "candidates", "targets", "chosen", "seeds",
+                             "over_seeds", "article_over_seeds"}
+    assert set(lenet300["chosen"]) == set(beyond.TARGETS) and lenet300["seeds"] == list(beyond.FRESH_SEEDS)
+    for label, runs in lenet300["over_seeds"].items():
+        assert set(runs) == {"shifted", "plain"} and runs["plain"]["options"]["jitter"] == 0
+        assert [p["seed"] for p in runs["shifted"]["points"]] == list(beyond.FRESH_SEEDS)
+        assert all("file" not in p for p in runs["shifted"]["points"])
+
+
+def test_recorded_points_are_the_rows_as_points_without_a_file():
+    from vietai_compress.beyond import _row, recorded_points
+
+    points = [point(81, 1.0, 1.2, seed=43), point(90, 1.1, 1.3, seed=44)]
+    rows = json.loads(json.dumps([_row(p) for p in points]))
+    assert recorded_points(rows) == [Point(**{**vars(p), "file": ""}) for p in points]
+    assert recorded_points([{**rows[0], "file": "a.vcz"}])[0].file == "a.vcz"
+
+
+def test_worked_example_reads_the_measurement_in_class_mode_and_runs_otherwise(monkeypatch):
+    import vietai_compress.beyond as beyond
+
+    part = {"candidates": [], "chosen": {}}
+    monkeypatch.setattr(beyond.measured, "load", lambda name: {"mode": "full", "lenet300": part})
+    assert beyond.worked_example("lenet300", quick=False, train=False) is part
+    with pytest.raises(ValueError, match="lenet5"):
+        beyond.worked_example("lenet5", quick=False, train=False)  # not recorded
+    calls = []
+    monkeypatch.setattr(beyond, "protocol_lenet300", lambda *args: calls.append(args) or {"ran": True})
+    assert beyond.worked_example("lenet300", quick=True, train=False, shrink={"epochs": 1}) == {"ran": True}
+    assert beyond.worked_example("lenet300", quick=False, train=True) == {"ran": True}
+    assert calls[0] == (True, None, True, {"epochs": 1}) and calls[1][0] is False
+    monkeypatch.setattr(beyond.measured, "load", lambda name: {"mode": "quick", "lenet300": part})
+    with pytest.raises(ValueError, match="full-mode"):
+        beyond.worked_example("lenet300", quick=False, train=False)
+    with pytest.raises(ValueError, match="part"):
+        beyond.worked_example("lenet", quick=True, train=False)
+
+
+def test_fresh_seed_files_never_train_in_class_mode(monkeypatch, tmp_path):
+    import vietai_compress.beyond as beyond
+
+    options = {"keep": {"fc1": 0.03, "fc2": 0.06, "fc3": 0.25}, "rounds": 10, "distill": True, "jitter": 1}
+    shipped_flags = []
+
+    def run_point(label, options, seed, quick, out, progress, shrink, shipped):
+        shipped_flags.append(shipped)
+        return _fake_run_point(label, options, seed)
+
+    monkeypatch.setattr(beyond, "run_point", run_point)
+    monkeypatch.setattr(beyond.reference, "has", lambda relative: False)
+    with pytest.raises(FileNotFoundError, match="seed43-holdout-jitter1"):
+        beyond.fresh_seed_files("x", options, out=tmp_path)
+    assert shipped_flags == []  # nothing ran
+    shipped = {f"seed{s}-holdout-jitter1/{Settings(**options).stem}.{ext}" for s in beyond.FRESH_SEEDS
+               for ext in ("json", "vcz")}
+    monkeypatch.setattr(beyond.reference, "has", lambda relative: Path(relative).as_posix() in shipped)
+    points = beyond.fresh_seed_files("x", options, out=tmp_path, progress=False)
+    assert [p.seed for p in points] == list(beyond.FRESH_SEEDS) and shipped_flags == [True] * 3
+    beyond.fresh_seed_files("x", options, seeds=[7], quick=True, out=tmp_path, progress=False)
+    beyond.fresh_seed_files("x", options, seeds=[7], train=True, out=tmp_path, progress=False)
+    assert shipped_flags[3:] == [False, False]  # quick mode and TRAIN = True run (or read back) as they would
+
+
+def test_remeasure_decodes_the_file_and_finds_the_recorded_numbers(tmp_path, fake_data):
+    from vietai_compress.beyond import remeasure, run_test_images
+
+    shrink = {"train_images": 200, "epochs": 1, "fine_tune_epochs": 0}
+    p = run_point("row", {"rounds": 1}, seed=3, quick=True, out=tmp_path, progress=False, shrink=shrink)
+    size, error = remeasure(p.file, run_test_images(3, quick=True))
+    assert (size, error) == (p.file_bytes, p.test_error)
+    assert len(run_test_images(3, quick=True, eval_images=10).labels) == 10
+
+
+def test_meets_compares_the_medians_with_the_target():
+    from vietai_compress.beyond import meets
+
+    s = summary([point(80, 1.0, 1.1, seed=1), point(82, 1.0, 1.3, seed=2), point(81, 1.0, 1.2, seed=3)])
+    assert meets(s, (81, 1.2)) and not meets(s, (81.5, 1.2)) and not meets(s, (81, 1.19))
+
+
+def test_every_target_has_a_name_and_a_published_origin():
+    from vietai_compress.beyond import LENET5_TARGET, TARGET_NAMES_VI, TARGET_ORIGINS_VI, TARGETS
+    from vietai_compress.references import DEEP_COMPRESSION_LENET300, DEEP_COMPRESSION_LENET5, LATER_LENET5
+
+    assert set(TARGET_NAMES_VI) == set(TARGET_ORIGINS_VI) == set(TARGETS) | {"lenet5"}
+    dc = DEEP_COMPRESSION_LENET300
+    assert TARGETS["2"] == (2.5 * dc["ratio"], dc["error"]) and TARGETS["stretch"] == (3 * dc["ratio"], dc["error"])
+    assert TARGETS["1"][0] == 2 * dc["ratio"] and TARGETS["1"][1] == round(0.75 * dc["error"], 1)
+    assert LENET5_TARGET[1] == DEEP_COMPRESSION_LENET5["base_error"]
+    assert LENET5_TARGET[0] <= LATER_LENET5["Soft weight-sharing (Ullrich et al. 2017)"][0]
+
+
+def test_plot_optimism_draws_the_histograms_and_the_mean_against_k():
+    import matplotlib.pyplot as plt
+
+    from vietai_compress.beyond import optimism
+    from vietai_compress.protocol_plots import plot_optimism
+
+    kept = {k: optimism(k, 1.5, trials=500) for k in (1, 3, 7)}
+    fig = plot_optimism(kept, 1.5, shown=(1, 7))
+    left, right = fig.axes
+    assert "K" in left.get_title() and right.get_xlabel().startswith("số ứng viên")
+    assert list(right.lines[0].get_xdata()) == [1, 3, 7]
+    assert np.allclose(right.lines[0].get_ydata(), [kept[k].mean() for k in (1, 3, 7)])
+    plt.close(fig)
+
+
+def test_label_below_moves_only_the_named_published_labels():
+    import matplotlib.pyplot as plt
+
+    from vietai_compress.plots import plot_ratio_vs_error
+    from vietai_compress.protocol_plots import label_below
+    from vietai_compress.references import LATER_LENET300
+
+    fig = plot_ratio_vs_error({"a": [(80.0, 1.2)]}, LATER_LENET300)
+    lower = min(LATER_LENET300, key=lambda name: LATER_LENET300[name][1])
+    right = fig.axes[0].get_xlim()[1]
+    label_below(fig, lower)
+    assert fig.axes[0].get_xlim()[1] == pytest.approx(1.25 * right)
+    offsets = {note.get_text(): note.xyann for note in fig.axes[0].texts}
+    assert offsets[lower] == (6, -12) and all(offsets[name] == (6, 4) for name in LATER_LENET300 if name != lower)
+    plt.close(fig)

@@ -15,15 +15,16 @@ True)``) and on the test set. The protocol, in the order ``scripts/beyond_the_pa
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .checks import check_int, check_real
-from .config import SEED, artifacts_root
+from . import measured, reference
+from .checks import check_choice, check_int, check_real
+from .config import SEED, artifacts_root, mode_name
 from .pipeline import Settings, load_or_run
 
 FRESH_SEEDS = (SEED + 1, SEED + 2, SEED + 3)  # 43-45: no choice of notebooks 09 and 11 looks at them
@@ -245,3 +246,147 @@ LENET5_CANDIDATES: list[tuple[str, dict]] = [
         {"keep": _lenet5_keep(0.4, 0.04, 0.01, 0.1), "bits": _LENET5_FEWEST_BITS, "rounds": 5},
         {"keep": _lenet5_keep(0.4, 0.035, 0.008, 0.08), "bits": _LENET5_FEWEST_BITS, "rounds": 5},
     ]]]
+
+
+# ---------------------------------------------------------------- notebook 09's worked example, in every mode
+# How notebook 09 names each target, and where each comes from: a published result (``references``), stated before
+# any run. "1", "2" and "stretch" are ``TARGETS`` (LeNet-300-100), "lenet5" is ``LENET5_TARGET``.
+TARGET_NAMES_VI = {"1": "mục tiêu 1", "2": "mục tiêu 2", "stretch": "mục tiêu mở rộng", "lenet5": "mục tiêu LeNet-5"}
+TARGET_ORIGINS_VI = {
+    "1": "gấp đôi tỉ lệ của Deep Compression (40x), lỗi thấp hơn khoảng một phần tư so với lỗi thấp nhất đã công "
+         "bố (1.58%)",
+    "2": "2.5 lần tỉ lệ của Deep Compression, ở đúng lỗi của nó (1.58%)",
+    "stretch": "3 lần tỉ lệ của Deep Compression, ở đúng lỗi của nó (1.58%)",
+    "lenet5": "tỉ lệ của soft weight-sharing (162x), ở lỗi của LeNet-5 chưa nén trong Deep Compression (0.80%)",
+}
+
+
+def recorded_points(rows: Sequence[dict]) -> list[Point]:
+    """``Point``s from the rows of the measurement ``beyond_the_paper`` (notebook 09's class mode). A row leaves out
+    the run's file path (it was the reference machine's): ``file`` is then ""."""
+    return [Point(**{**row, "file": row.get("file", "")}) for row in rows]
+
+
+def _row(point: Point) -> dict:
+    """A point as ``scripts/beyond_the_paper.py`` records it: without the compressed file's path."""
+    return {key: value for key, value in asdict(point).items() if key != "file"}
+
+
+def _on_fresh_seeds(label: str, options: dict, quick: bool, out: Path | None, progress: bool, shrink: dict | None,
+                    desc: str) -> dict:
+    points = over_seeds(label, options, FRESH_SEEDS, quick, out, progress, desc, shrink)
+    return {"options": options, "points": [_row(p) for p in points], "summary": summary(points)}
+
+
+def _chosen_on_fresh_seeds(points: list[Point], targets: dict, quick: bool, out: Path | None, progress: bool,
+                           shrink: dict | None, model: str) -> dict:
+    chosen = {name: choose_for_ratio(points, ratio) for name, (ratio, _) in targets.items()}
+    settings = {p.label: p.settings for p in chosen.values() if p is not None}
+    return {"candidates": [_row(p) for p in points], "targets": dict(targets),
+            "chosen": {name: p.label if p else None for name, p in chosen.items()}, "seeds": list(FRESH_SEEDS),
+            "over_seeds": {label: {"shifted": _on_fresh_seeds(label, options, quick, out, progress, shrink,
+                                                              f"{model}: seed mới, ảnh dịch"),
+                                   "plain": _on_fresh_seeds(f"{label} (plain)", plain(options), quick, out, progress,
+                                                            shrink, f"{model}: seed mới, ảnh thường")}
+                           for label, options in settings.items()}}
+
+
+def protocol_lenet300(quick: bool = False, out: Path | None = None, progress: bool = True,
+                      shrink: dict | None = None) -> dict:
+    """The protocol of this module's docstring for LeNet-300-100, run here (each run read back from the artifacts
+    folder when saved, ``load_or_run``), as ``scripts/beyond_the_paper.py`` records it: ``ablation``,
+    ``jitter_scan``, ``jitter``, ``candidates``, ``targets``, ``chosen``, ``seeds``, ``over_seeds`` (``{label:
+    {"shifted" | "plain": {"options", "points", "summary"}}}``) and ``article_over_seeds``; points as dicts without
+    their file path. Notebook 09 in quick mode (with ``shrink``) and with ``TRAIN = True`` (hours)."""
+    ablation = run_ablation(quick, out, SEED, progress, "LeNet-300-100: từng thành phần", shrink)
+    scan = jitter_scan(quick, out, progress, "LeNet-300-100: dịch ảnh", shrink)
+    jitter = choose_jitter(scan)
+    points = run_candidates(candidates(jitter), SEED, quick, out, progress, "LeNet-300-100: ứng viên", shrink)
+    article_label, article = ABLATION[0]
+    return {"ablation": [_row(p) for p in ablation], "jitter_scan": [_row(p) for p in scan], "jitter": jitter,
+            **_chosen_on_fresh_seeds(points, TARGETS, quick, out, progress, shrink, "LeNet-300-100"),
+            "article_over_seeds": _on_fresh_seeds(article_label, article, quick, out, progress, shrink,
+                                                  "công thức của bài viết: seed mới")}
+
+
+def protocol_lenet5(quick: bool = False, out: Path | None = None, progress: bool = True,
+                    shrink: dict | None = None) -> dict:
+    """The same for LeNet-5 (``LENET5_CANDIDATES``, ``LENET5_TARGET`` named ``"lenet5"``): ``candidates``,
+    ``targets``, ``chosen``, ``seeds``, ``over_seeds``, as ``scripts/beyond_the_paper.py`` records them (notebook
+    09)."""
+    points = run_candidates(LENET5_CANDIDATES, SEED, quick, out, progress, "LeNet-5: ứng viên", shrink)
+    return _chosen_on_fresh_seeds(points, {"lenet5": LENET5_TARGET}, quick, out, progress, shrink, "LeNet-5")
+
+
+PROTOCOL_PARTS = ("lenet300", "lenet5")  # the measurement's parts: ``protocol_lenet300``, ``protocol_lenet5``
+
+
+def worked_example(part: str, quick: bool, train: bool, shrink: dict | None = None, out: Path | None = None,
+                   progress: bool = True) -> dict:
+    """Notebook 09's worked example, ``part`` ``"lenet300"`` or ``"lenet5"`` (``protocol_lenet300``,
+    ``protocol_lenet5``). In class mode (neither ``quick`` nor ``train``) the reference run's numbers, read from the
+    measurement ``beyond_the_paper`` shipped with the package: nothing runs. Otherwise every step runs here (or is
+    read back from the artifacts folder): minutes in quick mode with ``shrink``, hours in full mode."""
+    compute = {"lenet300": protocol_lenet300, "lenet5": protocol_lenet5}[check_choice(part, "part", PROTOCOL_PARTS)]
+    if quick or train:
+        return compute(quick, out, progress, shrink)
+    recorded = measured.load("beyond_the_paper")
+    if recorded.get("mode") != "full" or part not in recorded:
+        parts = sorted(key for key in recorded if key in PROTOCOL_PARTS)
+        raise ValueError(f"the recorded measurement beyond_the_paper must be a full-mode run with the part {part!r} "
+                         f"(mode {recorded.get('mode')!r}, parts {parts}); run scripts/beyond_the_paper.py, or set "
+                         "TRAIN = True")
+    return recorded[part]
+
+
+
+def fresh_seed_files(label: str, options: dict, seeds: Sequence[int] = FRESH_SEEDS, quick: bool = False,
+                     out: Path | None = None, shrink: dict | None = None, train: bool = False, progress: bool = True,
+                     desc: str = "các seed") -> list[Point]:
+    """The runs of ``options`` on ``seeds`` with their compressed files, for notebook 09 to decode them again. In
+    quick mode or with ``train``: ``over_seeds`` (read back from the artifacts folder, or run). In class mode
+    (neither): the reference run's results and files, copied and checked into the artifacts folder
+    (``load_or_run(shipped=True)``), never trained: ``FileNotFoundError`` names a run that is neither saved there
+    nor shipped."""
+    if not (quick or train):
+        for seed in seeds:
+            settings = Settings(out=out or artifacts_root(), seed=seed, holdout=True, **options, **(shrink or {}))
+            relative = settings.folder.relative_to(settings.out / mode_name(False))
+            names = (f"{settings.stem}.json", f"{settings.stem}.vcz")
+            if not all((settings.folder / name).is_file() or reference.has(relative / name) for name in names):
+                raise FileNotFoundError(f"the run {relative / settings.stem} ({label}, seed {seed}) is neither in "
+                                        f"{settings.folder.parent} nor shipped with the package: set TRAIN = True "
+                                        "to run it (hours), or reinstall vietai_compress")
+    return over_seeds(label, options, seeds, quick, out, progress, desc, shrink, shipped=not (quick or train))
+
+
+def run_test_images(seed: int = SEED, quick: bool = False, eval_images: int | None = None, device=None):
+    """The test images a run with ``seed`` was measured on (notebook 09 decodes its file and measures it again):
+    MNIST's 10,000, the same for every seed, or their first ``eval_images`` (``Settings.eval_images``); quick mode's
+    fallback to scikit-learn's digits splits its images by the seed."""
+    from .data import mnist_loaders
+    from .pipeline import first_images
+    from .recipe import BATCH_SIZE
+
+    test = mnist_loaders(BATCH_SIZE, device=device, quick=quick, seed=seed, validation=True)[-1]
+    return first_images(test, eval_images) if eval_images is not None else test
+
+
+def remeasure(file: str | Path, loader, device=None) -> tuple[int, float]:
+    """A compressed file measured again (notebook 09, "the file is real"): its bytes on disk, and the error in % of
+    the model decoded from it (``storage.load_model``, the form the pipeline measures) on ``loader``'s images
+    (``run_test_images``), rounded as ``Point.test_error`` is."""
+    from .config import get_device
+    from .storage import load_model
+    from .training import evaluate
+
+    device = device or get_device()
+    model = load_model(file, training=True)[1].to(device)
+    return Path(file).stat().st_size, round(100 - evaluate(model, loader, device).accuracy, 2)
+
+
+def meets(summary: dict, target: Sequence[float]) -> bool:
+    """True when the medians over seeds of ``summary`` (``summary()``) reach ``target`` = (minimum ratio, maximum
+    test error in %): the test of notebook 09's targets."""
+    ratio, error = target
+    return summary["ratio"]["median"] >= ratio and summary["test_error"]["median"] <= error
