@@ -26,7 +26,8 @@ def test_the_train_switch_turns_on_only_the_settings_cells_train():
 def test_headlines_are_found_among_other_outputs():
     line = ("Mô hình LeNet-300-100, công thức của bài viết (notebook 06): tệp a.vcz, 19,925 byte, nhỏ hơn 53.5 lần, "
             "độ chính xác kiểm tra 98.09%")
-    assert run_notebooks.headlines(f"xin chào\n{line}\nMô hình khác\n") == [line]
+    drift = "Adam (trạng thái cũ)       : 1,234 trọng số đã cắt bị đẩy khỏi 0"
+    assert run_notebooks.headlines(f"xin chào\n{line}\nMô hình khác\n{drift}\n") == [line, drift]
 
 
 def test_a_shipped_checkpoint_unpacks_to_the_same_tensors(tmp_path):
