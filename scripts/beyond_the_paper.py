@@ -113,7 +113,8 @@ def main() -> None:
     quick = is_quick()
     parts = {name: PARTS[name](quick, artifacts_root()) for name in args.part or PARTS}
     # read what is there only now: another process may have written the other part meanwhile
-    results = json.loads(args.output.read_text()) if args.part and args.output.is_file() else {}
+    earlier = json.loads(args.output.read_text()) if args.part and args.output.is_file() else {}
+    results = {name: earlier[name] for name in PARTS if name in earlier}  # nothing of an older structure
     results.update({"mode": "quick" if quick else "full", **parts})
     results["seconds"] = total_seconds(results)
     print(f"every run together: {results['seconds'] / 3600:.2f} hours", flush=True)
