@@ -104,8 +104,8 @@ function useModel(bytes, name) {
   try {
     const start = performance.now(), runtime = load(bytes, name);
     page.decodeTime = performance.now() - start;
-    $("decode-time").textContent = milliseconds(page.decodeTime);
     runtime.logProbs(normalizePixels(new Float32Array(IMAGE_SIZE))); // a first prediction, on a blank image
+    page.firstPrediction ??= performance.now(); // ms since the page started loading: the model has answered once
     page.runtime = runtime;
   } catch (err) {
     const kept = page.runtime ? " Trang vẫn dùng mô hình trước đó." : "";
@@ -113,6 +113,7 @@ function useModel(bytes, name) {
     return false;
   }
   const { modelName, nonzeros } = page.runtime;
+  $("decode-time").textContent = milliseconds(page.decodeTime);
   $("model").textContent = `${MODEL_NAMES[modelName]} («${name}»), ${number(nonzeros)} trọng số khác 0`;
   $("model-bytes").textContent = `${number(bytes.length)} byte`;
   showError("");
@@ -138,7 +139,6 @@ async function modelBytes() {
 }
 
 async function start() {
-  clearPad();
   $("file").addEventListener("change", async () => {
     const file = $("file").files[0];
     if (file) useModel(new Uint8Array(await file.arrayBuffer()), file.name);
@@ -147,8 +147,9 @@ async function start() {
     if (!useModel(...await modelBytes())) return;
   } catch (err) {
     return showError(`Không tải được tệp mô hình: ${err.message}.`);
+  } finally {
+    if (!page.drawn) clearPad(); // not earlier: painting the canvases would delay the first prediction
   }
-  page.firstPrediction = performance.now(); // ms since the page started loading: the model has answered once
   page.pageBytes = pageBytes();
   $("page-bytes").textContent = `${number(page.pageBytes)} byte`;
 }

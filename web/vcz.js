@@ -178,11 +178,20 @@ export function decode(bytes, source = "the data") {
   return { modelName, layers };
 }
 
-/** A record's full weight, row-major, zeros where nothing is stored. @returns {Float32Array} */
-export function denseWeight({ shape, positions, labels, centroids }) {
-  const weight = new Float32Array(product(shape));
-  for (let i = 0; i < positions.length; i++) weight[positions[i]] = centroids[labels[i]];
-  return weight;
+/** A record's nonzero weights, by row: row r (output r) has value[j] at column[j] for rowStart[r] <= j < rowEnd[r].
+ * Stored zeros (a centroid 0) are left out. */
+export function sparseWeight({ shape, positions, labels, centroids }) {
+  const width = product(shape) / shape[0], rowStart = new Int32Array(shape[0]), rowEnd = new Int32Array(shape[0]);
+  const column = new Int32Array(positions.length), value = new Float32Array(positions.length);
+  for (let i = 0, n = 0; i < positions.length; i++) { // positions increase: row by row
+    const row = Math.floor(positions[i] / width), weight = centroids[labels[i]];
+    if (weight === 0) continue;
+    if (!rowEnd[row]) rowStart[row] = n; // the row's first weight
+    column[n] = positions[i] - row * width;
+    value[n++] = weight;
+    rowEnd[row] = n;
+  }
+  return { rowStart, rowEnd, column, value };
 }
 
 // ---- the models (runtime.py)
@@ -227,100 +236,97 @@ export function checkArchitecture(modelName, records, source = "the data") {
   });
 }
 
-/** A decoded file's layers, checked against the architecture, as runtime.Layer: a dense row-major weight, a bias,
- * and the operations after it ("relu", "maxpool" 2 x 2, "flatten"). */
+/** A decoded file's layers, checked against the architecture, as runtime.Layer: the weights (sparseWeight), a
+ * bias, and the operations after it ("relu", "maxpool" 2 x 2, "flatten"). */
 export function readLayers(modelName, records, source = "the data") {
   checkArchitecture(modelName, records, source);
-  return records.map((r, i) => ({ name: r.name, kind: r.kind, shape: [...r.shape], weight: denseWeight(r),
+  return records.map((r, i) => ({ name: r.name, kind: r.kind, shape: [...r.shape], ...sparseWeight(r),
     bias: r.bias ?? new Float32Array(r.shape[0]), after: ARCHITECTURES[modelName][i].slice(1) }));
 }
 
 // ---- dead units, removed exactly (runtime.py)
-// A weight is seen as (out, units of the layer before, group): group is a conv kernel, or the inputs one unit feeds
-// after a flatten (16 for LeNet-5's fc1), else 1.
-const rowSize = (layer) => layer.weight.length / layer.shape[0];
+// Column c of a layer reads unit floor(c / group) of the layer before: group is a conv kernel, or the inputs one
+// unit feeds after a flatten (16 for LeNet-5's fc1), else 1.
+const rowSize = (layer) => product(layer.shape) / layer.shape[0];
 
-function anyNonzero(values, from, to) {
-  for (let i = from; i < to; i++) if (values[i]) return true;
-  return false;
-}
-
-/** The weights of `layer` that read `unit`, summed per output; null when all are zero. */
-function readSums(layer, unit, group) {
-  const row = rowSize(layer), sums = new Float64Array(layer.shape[0]);
-  let any = false;
-  for (let o = 0; o < sums.length; o++) {
-    for (let j = o * row + unit * group; j < o * row + (unit + 1) * group; j++) {
-      any ||= layer.weight[j] !== 0;
-      sums[o] += layer.weight[j];
-    }
+/** read[u] = 1 if a weight of `layer` reads unit u of the layer before. */
+function unitsRead(layer, units, group) {
+  const { rowStart, rowEnd, column } = layer, read = new Uint8Array(units);
+  for (let r = 0; r < rowStart.length; r++) {
+    for (let j = rowStart[r]; j < rowEnd[r]; j++) read[Math.floor(column[j] / group)] = 1;
   }
-  return any ? sums : null;
+  return read;
 }
 
-/** Keep only the inputs `keep` (groups of `group` weights) of every output of `layer`. */
+/** Keep only the inputs `keep` (groups of `group` columns) of every output of `layer`. */
 function keepInputs(layer, keep, group) {
-  const row = rowSize(layer), weight = new Float32Array(layer.shape[0] * keep.length * group);
-  for (let o = 0, j = 0; o < layer.weight.length; o += row) {
-    for (let i = 0; i < keep.length; i++) {
-      for (let g = 0; g < group; g++) weight[j++] = layer.weight[o + keep[i] * group + g];
+  const { rowStart, rowEnd, column, value } = layer, newColumn = new Int32Array(rowSize(layer)).fill(-1);
+  keep.forEach((unit, i) => { for (let g = 0; g < group; g++) newColumn[unit * group + g] = i * group + g; });
+  for (let r = 0, n = 0; r < rowStart.length; r++) { // in place: rows are in order, weights only move towards the start
+    const from = rowStart[r];
+    rowStart[r] = n;
+    for (let j = from; j < rowEnd[r]; j++) {
+      if (newColumn[column[j]] < 0) continue;
+      column[n] = newColumn[column[j]];
+      value[n++] = value[j];
     }
+    rowEnd[r] = n;
   }
-  layer.weight = weight;
   layer.shape[1] = layer.kind === "conv" ? keep.length : keep.length * group;
 }
 
-/** Keep only the units `keep` of `layer` (rows and biases), and the weights of `following` that read them. */
+/** Keep only the units `keep` of `layer` (rows and biases) and the weights of `following` that read them. */
 function keepUnits(layer, following, keep, group) {
-  const row = rowSize(layer), weight = new Float32Array(keep.length * row);
-  keep.forEach((u, i) => weight.set(layer.weight.subarray(u * row, (u + 1) * row), i * row));
-  [layer.weight, layer.bias, layer.shape[0]] = [weight, Float64Array.from(keep, (u) => layer.bias[u]), keep.length];
+  const { rowStart, rowEnd, bias } = layer;
+  layer.rowStart = Int32Array.from(keep, (u) => rowStart[u]);
+  layer.rowEnd = Int32Array.from(keep, (u) => rowEnd[u]);
+  [layer.bias, layer.shape[0]] = [Float64Array.from(keep, (u) => bias[u]), keep.length];
   keepInputs(following, keep, group);
 }
 
-/** Make `unit` a unit that changes nothing: no weights in or out, bias 0. */
-function silence(layer, following, unit, group) {
-  const row = rowSize(layer), outRow = rowSize(following);
-  layer.weight.fill(0, unit * row, (unit + 1) * row);
-  layer.bias[unit] = 0;
-  for (let o = 0; o < following.weight.length; o += outRow) {
-    following.weight.fill(0, o + unit * group, o + unit * group + group);
+/** bias[o] += constant[u] * (the weights of row o that read unit u), for all o and u. */
+function addConstants(layer, constant, group) {
+  const { rowStart, rowEnd, column, value, bias } = layer;
+  for (let o = 0; o < rowStart.length; o++) {
+    const sums = new Float64Array(constant.length);
+    for (let j = rowStart[o]; j < rowEnd[o]; j++) sums[Math.floor(column[j] / group)] += value[j];
+    sums.forEach((sum, unit) => { bias[o] += constant[unit] * sum; });
   }
-  return unit;
 }
 
 /** For a fully connected first layer, drop the pixels no weight reads; returns the kept ones (else null). */
 function dropUnreadPixels(first) {
   if (first.kind !== "linear") return null;
-  const row = rowSize(first), read = new Uint8Array(row);
-  for (let o = 0; o < first.weight.length; o += row) for (let c = 0; c < row; c++) if (first.weight[o + c]) read[c] = 1;
-  const inputs = Int32Array.from(read.keys()).filter((j) => read[j]);
-  keepInputs(first, inputs.length ? inputs : [0], 1);
-  return inputs.length ? inputs : new Int32Array(1);
+  const read = unitsRead(first, rowSize(first), 1);
+  let inputs = Int32Array.from(read.keys()).filter((j) => read[j]);
+  if (!inputs.length) inputs = new Int32Array(1); // one pixel, read by no weight
+  keepInputs(first, inputs, 1);
+  return inputs;
 }
 
-/** Drop the units that cannot change the output, as runtime.remove_dead_units: a unit with no weights in is a
- * constant, absorbed by the next bias; one with no weights out goes too. Repeats until nothing changes. Returns
- * {layers (new ones), inputs: the pixels a fully connected first layer still reads, or null}. */
+/** Drop the units that cannot change the output, as runtime.remove_dead_units, changing `layers` in place: a unit
+ * with no weights in is a constant, absorbed by the next bias; one with no weights out goes too. Repeats until
+ * nothing changes. Returns {layers, inputs: the pixels a fully connected first layer still reads, or null}. */
 export function removeDeadUnits(layers) {
-  layers = layers.map((l) => ({ ...l, shape: [...l.shape], weight: l.weight.slice(), bias: Float64Array.from(l.bias) }));
+  for (const layer of layers) layer.bias = Float64Array.from(layer.bias);
   for (let changed = true; changed;) {
     changed = false;
     for (let i = 0; i + 1 < layers.length; i++) {
-      const layer = layers[i], following = layers[i + 1], row = rowSize(layer), keep = [];
-      const group = following.kind === "conv" ? CONV_KERNEL ** 2 : following.shape[1] / layer.shape[0];
-      for (let unit = 0; unit < layer.shape[0]; unit++) {
-        const sums = readSums(following, unit, group);
-        if (!sums) continue; // nothing reads it
-        if (!anyNonzero(layer.weight, unit * row, (unit + 1) * row)) { // no weights in: a constant
-          const value = layer.after.includes("relu") ? Math.max(layer.bias[unit], 0) : layer.bias[unit]; // max-pool keeps it
-          sums.forEach((sum, o) => { following.bias[o] += value * sum; });
-          continue;
-        }
-        keep.push(unit);
+      const layer = layers[i], following = layers[i + 1], units = layer.shape[0], group = rowSize(following) / units;
+      const read = unitsRead(following, units, group), constant = new Float64Array(units), keep = [];
+      const relu = layer.after.includes("relu"); // (a max-pool keeps a constant)
+      for (let unit = 0; unit < units; unit++) {
+        if (!read[unit]) continue; // nothing reads it
+        if (layer.rowStart[unit] < layer.rowEnd[unit]) keep.push(unit);
+        else constant[unit] = relu ? Math.max(layer.bias[unit], 0) : layer.bias[unit]; // no weights in: a constant
       }
-      if (!keep.length) keep.push(silence(layer, following, 0, group));
-      if (keep.length < layer.shape[0]) {
+      if (constant.some((c) => c)) addConstants(following, constant, group);
+      if (!keep.length) { // keep unit 0 as a unit that changes nothing: no weights in or out, bias 0
+        for (const l of [layer, following]) l.rowEnd = l.rowStart.slice();
+        layer.bias[0] = 0;
+        keep.push(0);
+      }
+      if (keep.length < units) {
         keepUnits(layer, following, keep, group);
         changed = true;
       }
@@ -332,49 +338,37 @@ export function removeDeadUnits(layers) {
 }
 
 // ---- running
-/** A fully connected layer as a CSR matrix: only the nonzero weights are stored and multiplied. */
-function sparseLinear({ shape: [out, width], weight, bias }) {
-  const rowStart = new Int32Array(out + 1), columns = [], values = [];
-  for (let r = 0; r < out; r++) {
-    for (let c = 0; c < width; c++) if (weight[r * width + c]) columns.push(c), values.push(weight[r * width + c]);
-    rowStart[r + 1] = columns.length;
-  }
-  const [column, value, result] = [Int32Array.from(columns), Float32Array.from(values), new Float32Array(out)];
+/** A fully connected layer, multiplying only nonzero weights. */
+function sparseLinear({ shape: [out], rowStart, rowEnd, column, value, bias }) {
+  const result = new Float32Array(out);
   return { outShape: [out], run(x) {
     for (let r = 0; r < out; r++) {
       let sum = 0;
-      for (let j = rowStart[r]; j < rowStart[r + 1]; j++) sum += value[j] * x[column[j]];
+      for (let j = rowStart[r], end = rowEnd[r]; j < end; j++) sum += value[j] * x[column[j]];
       result[r] = sum + bias[r];
     }
     return result;
   } };
 }
 
-/** A convolution (stride 1, no padding) of (channels, height, width) images, torch's order (a flatten needs no
- * reordering), multiplying only nonzero weights. Its sums are rows as wide as the input (the last k - 1 columns are
- * dropped), so that each weight runs one loop over contiguous pixels. */
-function sparseConv({ shape: [out, channels, k], weight, bias }, [, height, width]) {
+/** A convolution (stride 1, no padding) of (channels, height, width) images, multiplying only nonzero weights.
+ * Its sums are rows as wide as the input (the last k - 1 columns are dropped), so that each weight runs one loop
+ * over contiguous pixels. */
+function sparseConv({ shape: [out, , k], rowStart, rowEnd, column, value, bias }, [, height, width]) {
   const [outHeight, outWidth] = [height - k + 1, width - k + 1], plane = outHeight * width;
   const span = plane - k + 1; // from a weight's first pixel to its last
-  const tapStart = new Int32Array(out + 1), starts = [], values = []; // per nonzero weight: its first pixel
-  for (let o = 0; o < out; o++) {
-    for (let j = 0; j < channels * k * k; j++) {
-      const w = weight[o * channels * k * k + j], [c, ky, kx] = [Math.floor(j / (k * k)), Math.floor(j / k) % k, j % k];
-      if (w) starts.push((c * height + ky) * width + kx), values.push(w);
-    }
-    tapStart[o + 1] = starts.length;
-  }
-  const [start, value] = [Int32Array.from(starts), Float32Array.from(values)];
+  const start = column.map((j) => (Math.floor(j / (k * k)) * height + Math.floor(j / k) % k) * width + j % k);
   const sums = new Float64Array(plane), result = new Float32Array(out * outHeight * outWidth);
   return { outShape: [out, outHeight, outWidth], run(x) {
     for (let o = 0; o < out; o++) {
       sums.fill(bias[o]);
-      let t = tapStart[o];
-      for (; t + 1 < tapStart[o + 1]; t += 2) { // two weights per pass: half the loads and stores of the sums
-        const w0 = value[t], w1 = value[t + 1], from0 = start[t], from1 = start[t + 1];
-        for (let i = 0; i < span; i++) sums[i] += w0 * x[from0 + i] + w1 * x[from1 + i];
+      let t = rowStart[o];
+      for (; t + 3 < rowEnd[o]; t += 4) { // four weights per pass: fewer loads and stores of the sums
+        const w0 = value[t], w1 = value[t + 1], w2 = value[t + 2], w3 = value[t + 3];
+        const a = start[t], b = start[t + 1], c = start[t + 2], d = start[t + 3];
+        for (let i = 0; i < span; i++) sums[i] += w0 * x[a + i] + w1 * x[b + i] + w2 * x[c + i] + w3 * x[d + i];
       }
-      if (t < tapStart[o + 1]) for (let i = 0, w = value[t], from = start[t]; i < span; i++) sums[i] += w * x[from + i];
+      for (; t < rowEnd[o]; t++) for (let i = 0, w = value[t], a = start[t]; i < span; i++) sums[i] += w * x[a + i];
       for (let y = 0; y < outHeight; y++) {
         result.set(sums.subarray(y * width, y * width + outWidth), (o * outHeight + y) * outWidth);
       }
@@ -435,7 +429,7 @@ export class Runtime {
 
   /** Nonzero weights multiplied per image, the dead units removed. */
   get nonzeros() {
-    return this.layers.reduce((n, layer) => n + layer.weight.filter((w) => w).length, 0);
+    return this.layers.reduce((n, l) => n + l.rowEnd.reduce((sum, end, r) => sum + end - l.rowStart[r], 0), 0);
   }
 
   /** Normalised images, N x 784 values -> log-probabilities, N x 10. @returns {Float32Array} */
