@@ -22,7 +22,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from vietai_compress import measured  # noqa: E402
-from vietai_compress.fileio import atomic_write_text  # noqa: E402
+from vietai_compress.fileio import write_or_check  # noqa: E402
 from vietai_compress.reference import vi_duration  # noqa: E402
 
 PAGE = ROOT / "notebooks" / "README.md"
@@ -121,15 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="exit 1 if a file is not what the sources give")
     args = parser.parse_args()
-    files = updated()
-    stale = [path for path, text in files.items() if path.read_text(encoding="utf-8") != text]
-    if args.check:
-        if stale:
-            sys.exit(f"not what the measurements give: {', '.join(p.name for p in stale)}; run scripts/course_page.py")
-        return
-    for path in stale:
-        atomic_write_text(path, files[path])
-        print(f"wrote {path.relative_to(ROOT)}")
+    write_or_check(updated(), args.check, "python scripts/course_page.py")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from vietai_compress import measured, references  # noqa: E402
 from vietai_compress.beyond import describe, meets  # noqa: E402
 from vietai_compress.course import COURSE  # noqa: E402
-from vietai_compress.fileio import atomic_write_text  # noqa: E402
+from vietai_compress.fileio import write_or_check  # noqa: E402
 from vietai_compress.structured_scan import SCAN_EPOCHS, UNIT_TOLERANCE  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "results.md"
@@ -675,14 +675,7 @@ def main() -> None:
                  args.readme: with_block(args.readme.read_text(encoding="utf-8"), readme_block(sources))}
     except SchemaError as error:
         sys.exit(f"results_tables.py: {error}")
-    stale = [path for path, text in texts.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
-    if args.check:
-        if stale:
-            sys.exit(f"{', '.join(p.name for p in stale)} out of date: run python scripts/results_tables.py")
-        return
-    for path in stale:
-        atomic_write_text(path, texts[path])
-        print(f"wrote {path}")
+    write_or_check(texts, args.check, "python scripts/results_tables.py")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from vietai_compress.data import TensorLoader
-from vietai_compress.models import MaskedLinear
+from vietai_compress.models import MaskedConv2d, MaskedLinear
 
 
 def tiny_masked_mlp(seed: int = 0) -> nn.Module:
@@ -57,3 +57,15 @@ def pattern_mnist_loaders(n: int = 512, seed: int = 0):
     y = torch.arange(n) % 10
     x = templates[y] + 0.5 * torch.randn(n, 1, 28, 28, generator=g)
     return TensorLoader(x, y, 128, shuffle=True, seed=seed), TensorLoader(x[:256], y[:256], 128)
+
+
+class TinyConvNet(nn.Module):
+    """A masked conv layer (4 filters, 3x3) and a masked linear layer, on 8x8 images: (N, 1, 8, 8) -> (N, 10)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = MaskedConv2d(1, 4, 3)
+        self.fc = MaskedLinear(4 * 6 * 6, 10, bias=False)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))

@@ -3,14 +3,13 @@ import numpy as np
 import pytest
 import scipy.sparse
 import torch
-import torch.nn as nn
 from matplotlib.figure import Figure
 
-from helpers import tiny_masked_mlp
+from helpers import TinyConvNet, tiny_masked_mlp
 from vietai_compress import diagrams
 from vietai_compress.huffman import HuffmanCode, code_lengths
 from vietai_compress.linear_quant import dequantize, quantize, tensor_qparams
-from vietai_compress.models import LeNet5, LeNet300100, MaskedConv2d, MaskedLinear
+from vietai_compress.models import LeNet5, LeNet300100
 from vietai_compress.pruning import prune_by_std
 from vietai_compress.quantization import cluster_values, share_weights
 from vietai_compress.storage import save_compressed
@@ -173,17 +172,9 @@ def test_huffman_tree_rejects_bad_counts(counts, symbols, error, words):
 
 
 # ---------------------------------------------------------------- the .vcz layout
-class _ConvNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = MaskedConv2d(1, 4, 3)
-        self.fc = MaskedLinear(4 * 6 * 6, 10, bias=False)
-
-    def forward(self, x):
-        return self.fc(torch.relu(self.conv(x)).flatten(1))
 
 
-@pytest.mark.parametrize("make", [tiny_masked_mlp, _ConvNet])
+@pytest.mark.parametrize("make", [tiny_masked_mlp, TinyConvNet])
 def test_vcz_layout_parts_add_up_exactly_to_the_file_size(tmp_path, make):
     torch.manual_seed(0)
     model = make()

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from helpers import tiny_masked_mlp
+from helpers import TinyConvNet, tiny_masked_mlp
 from vietai_compress.models import LeNet300100, MaskedConv2d, MaskedLinear
 from vietai_compress.pruning import prune_by_std
 from vietai_compress.quantization import SharedLinear, share_weights, weight_layers
@@ -32,14 +32,6 @@ def test_fillers_follow_deep_compressions_rule():
     assert positions_to_gaps(np.array([], dtype=np.int64), 5).size == 0
 
 
-class ConvNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = MaskedConv2d(1, 4, 3)
-        self.fc = MaskedLinear(4 * 6 * 6, 10, bias=False)
-
-    def forward(self, x):
-        return self.fc(torch.relu(self.conv(x)).flatten(1))
 
 
 def _shared(model, s=1.0, bits=3):
@@ -48,7 +40,7 @@ def _shared(model, s=1.0, bits=3):
 
 
 @pytest.mark.parametrize("make, x", [(tiny_masked_mlp, torch.randn(16, 4)),
-                                     (ConvNet, torch.randn(4, 1, 8, 8)),
+                                     (TinyConvNet, torch.randn(4, 1, 8, 8)),
                                      (LeNet300100, torch.randn(8, 784))])
 def test_loaded_model_gives_exactly_the_same_outputs(tmp_path, make, x):
     torch.manual_seed(0)
@@ -66,7 +58,7 @@ def test_loaded_model_gives_exactly_the_same_outputs(tmp_path, make, x):
 
 def test_conv_layers_use_8_bit_gaps_and_linear_5(tmp_path):
     torch.manual_seed(0)
-    model = ConvNet()
+    model = TinyConvNet()
     _shared(model)
     path = save_compressed(model, tmp_path / "m.vcz")
     _, layers = read_file(path)
@@ -76,11 +68,11 @@ def test_conv_layers_use_8_bit_gaps_and_linear_5(tmp_path):
 @pytest.mark.parametrize("gap_bits, expected", [(3, [3, 3]), ({"conv": 4}, [4, 5]), ({"linear": 2, "conv": 6}, [6, 2])])
 def test_gap_bits_are_chosen_per_call_and_read_back(tmp_path, gap_bits, expected):
     torch.manual_seed(0)
-    model = ConvNet()
+    model = TinyConvNet()
     _shared(model)
     path = save_compressed(model, tmp_path / "m.vcz", gap_bits=gap_bits)
     assert [s.gap_bits for s in read_file(path)[1]] == expected
-    fresh = ConvNet()
+    fresh = TinyConvNet()
     load_compressed(path, fresh)
     x = torch.randn(2, 1, 8, 8)
     assert torch.equal(model(x), fresh(x))

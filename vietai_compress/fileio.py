@@ -32,3 +32,19 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_or_check(texts: dict[Path, str], check: bool, command: str) -> list[Path]:
+    """The generators' last step (``scripts/course_page.py``, ``scripts/results_tables.py``): write every file of
+    ``texts`` whose content differs, or with ``check`` exit with one line naming them and ``command``. Returns the
+    files that differed."""
+    import sys
+
+    stale = [path for path, text in texts.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
+    if check and stale:
+        sys.exit(f"{', '.join(p.name for p in stale)} not what the sources give: run {command}")
+    if not check:
+        for path in stale:
+            atomic_write_text(path, texts[path])
+            print(f"wrote {path}")
+    return stale
