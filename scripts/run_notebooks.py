@@ -174,7 +174,7 @@ def select(paths: list[Path], work: Path) -> dict[str, list[str]]:
                           VIETAI_ARTIFACTS=tempfile.mkdtemp(prefix=f"select-{path.stem[:2]}-", dir=work))
         print(f"== {path.name}: class mode, logging what it reads ...", flush=True)
         execute(path)
-        reads[path.stem] = list(dict.fromkeys(log.read_text().split())) if log.is_file() else []
+        reads[path.stem] = list(dict.fromkeys(log.read_text().splitlines())) if log.is_file() else []
         print(f"   {len(reads[path.stem])} files", flush=True)
     for name in ("VIETAI_REFERENCE", "VIETAI_REFERENCE_LOG", "VIETAI_ARTIFACTS"):
         os.environ.pop(name)
@@ -194,9 +194,9 @@ def training_seconds(path: Path) -> float | None:
     return None
 
 
-def packed_bytes(path: Path) -> bytes:
-    """A checkpoint in the compact form of ``reference.pack``, checked to unpack to the same tensors; other files
-    as they are."""
+def packed_bytes(path: Path, optimizer: bool = True) -> bytes:
+    """A checkpoint in the compact form of ``reference.pack`` (its optimizer state dropped unless ``optimizer``),
+    checked to unpack to the same tensors; other files as they are."""
     import io
 
     import torch
@@ -204,6 +204,8 @@ def packed_bytes(path: Path) -> bytes:
     if path.suffix != ".pt":
         return path.read_bytes()
     payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not optimizer:
+        payload.pop("optimizer", None)
     buffer = io.BytesIO()
     torch.save(reference.pack(payload), buffer)
     back = reference.unpack(torch.load(io.BytesIO(buffer.getvalue()), weights_only=True))
@@ -214,15 +216,18 @@ def packed_bytes(path: Path) -> bytes:
 
 
 def ship(reads: dict[str, list[str]]) -> None:
-    """Pack every file class mode reads into ``vietai_compress/reference/`` with its manifest; at most 20 MB."""
+    """Pack every file class mode reads (``select``'s log lines: a path, and ``optimizer`` where its optimizer state
+    was read) into ``vietai_compress/reference/`` with its manifest; at most 20 MB."""
     full, folder = ROOT / "artifacts" / "full", reference.FOLDER
     shutil.rmtree(folder, ignore_errors=True)
+    lines = [line.split() for relatives in reads.values() for line in relatives]
+    with_optimizer = {words[0] for words in lines if words[1:] == ["optimizer"]}
     files = {}
     for notebook, relatives in reads.items():
-        for relative in relatives:
+        for relative in (line.split()[0] for line in relatives):
             if relative in files:
                 continue
-            data = packed_bytes(full / relative)
+            data = packed_bytes(full / relative, optimizer=relative in with_optimizer)
             atomic_write_bytes(folder / relative, data)
             files[relative] = {"sha256": reference.sha256(data), "bytes": len(data), "notebook": notebook[:2],
                                "seconds": training_seconds(full / relative)}

@@ -42,3 +42,15 @@ def test_a_shipped_checkpoint_unpacks_to_the_same_tensors(tmp_path):
     back = reference.unpack(torch.load(tmp_path / "packed.pt", weights_only=True))["state_dict"]
     assert all(torch.equal(back[k], v) for k, v in model.state_dict().items())
     assert run_notebooks.training_seconds(path) == 12.5
+
+
+def test_an_optimizer_state_is_shipped_only_when_asked(tmp_path):
+    model = LeNet300100()
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.randn(2, 1, 28, 28)).sum().backward()
+    optimizer.step()
+    path = save_checkpoint(model, tmp_path / "m.pt", optimizer)
+    (tmp_path / "with.pt").write_bytes(run_notebooks.packed_bytes(path, optimizer=True))
+    (tmp_path / "without.pt").write_bytes(run_notebooks.packed_bytes(path, optimizer=False))
+    assert "optimizer" in torch.load(tmp_path / "with.pt", weights_only=True)
+    assert "optimizer" not in torch.load(tmp_path / "without.pt", weights_only=True)

@@ -208,7 +208,10 @@ class Run:
 
     def optimizer_state(self, stage: str = "base") -> dict:
         """The optimizer state saved with ``stage``'s checkpoint (the base model's Adam: notebook 03)."""
-        return self._payload(stage)["optimizer"]
+        payload = self._payload(stage)
+        reference.log_read(self.path(stage).relative_to(self.settings.out / mode_name(self.settings.quick)),
+                           "optimizer")  # the rebuild ships optimizer states only where they are read
+        return payload["optimizer"]
 
     def _payload(self, stage: str) -> dict:
         self._model(stage)

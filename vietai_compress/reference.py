@@ -1,11 +1,11 @@
 """The reference run's results, shipped inside the package: what class mode loads instead of training.
 
-The expensive steps of the notebooks (training, retraining, centroid fine-tuning, the searches of notebooks 09 and
-11) were run once, on a 2-core CPU, by ``python scripts/rebuild.py``: the reference run. The checkpoints and
-measurements the notebooks read are copied into ``vietai_compress/reference/``, each under the path it has in
-``artifacts/full/`` (``seed42-holdout/lenet300_base.pt``, ``notebooks/04_sharing_sweep.json``, ...). A notebook run
-in full mode with ``TRAIN = False`` (class mode) looks for what an earlier notebook saved in ``artifacts/full/``,
-then here, and trains only when neither has it (``pipeline.Run``).
+The expensive steps of the notebooks (training, retraining, centroid fine-tuning, the searches of notebooks 09,
+11 and 12) were run once, on a 2-core CPU, by ``python scripts/run_notebooks.py --rebuild``: the reference run. The
+checkpoints and measurements the notebooks read are copied into ``vietai_compress/reference/``, each under the path
+it has in ``artifacts/full/`` (``seed42-holdout/lenet300_base.pt``, ``notebooks/07_students.json``, ...). A
+notebook run in full mode with ``TRAIN = False`` (class mode) looks for what an earlier notebook saved in
+``artifacts/full/``, then here, and trains only when neither has it (``pipeline.Run``).
 
 ``manifest.json`` records every file's SHA-256 and size, the notebook that makes it and the seconds that took on
 the 2-core CPU. A file whose bytes differ from its SHA-256 is refused with one ``ValueError``: nothing edited or
@@ -18,9 +18,10 @@ How the checkpoints are stored, to keep the whole folder small (``pack``, ``unpa
   int32, their flat positions; every other weight and mask entry is 0. This is exact;
 * integer buffers (the positions and cluster labels of a shared layer) are stored in the narrowest integer type
   that holds them, ``<name>@int64`` marking the ones read back as int64. This is exact;
-* Adam's moving averages (kept for notebook 03's experiment on the base model) are stored as bfloat16, which keeps
-  float32's range, so that an average that was not 0 stays not 0: the experiment counts weights that an old
-  average pushes away from 0, and ``scripts/rebuild.py`` checks that it prints the same counts as with float32.
+* an optimizer state is shipped only where class mode reads it: Adam's moving averages of the base model, for
+  notebook 03's experiment. They are stored as bfloat16, which keeps float32's range, so that an average that was
+  not 0 stays not 0: the experiment counts weights that an old average pushes away from 0, and the rebuild checks
+  that it prints the same counts as with float32.
 """
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ _INTEGER_TYPES = (torch.uint8, torch.int16, torch.int32)
 
 
 def folder() -> Path:
-    """The shipped files' folder: the package's ``reference/``, or ``VIETAI_REFERENCE`` when set (``scripts/rebuild.py``
-    points it at a candidate store to learn which files class mode reads)."""
+    """The shipped files' folder: the package's ``reference/``, or ``VIETAI_REFERENCE`` when set (the rebuild points
+    it at a candidate store to learn which files class mode reads)."""
     value = os.environ.get("VIETAI_REFERENCE")
     return Path(value).expanduser().resolve() if value else FOLDER
 
@@ -77,15 +78,13 @@ def read_bytes(relative: str | Path) -> bytes:
     """The bytes of a shipped file, checked against the SHA-256 recorded for it."""
     record = entry(relative)
     path = folder() / Path(relative)
-    if os.environ.get("VIETAI_REFERENCE_LOG"):  # scripts/rebuild.py: which shipped files class mode reads
-        with open(os.environ["VIETAI_REFERENCE_LOG"], "a", encoding="utf-8") as log:
-            log.write(Path(relative).as_posix() + "\n")
+    log_read(relative)
     if not path.is_file():
         raise FileNotFoundError(f"the reference file {path} is missing; reinstall vietai_compress")
     data = path.read_bytes()
     if sha256(data) != record["sha256"]:
         raise ValueError(f"the reference file {path} does not match its SHA-256 in {MANIFEST}: it was edited or is "
-                         "corrupt; reinstall vietai_compress (or run scripts/rebuild.py to make it again)")
+                         "corrupt; reinstall vietai_compress (or remake it: scripts/run_notebooks.py --rebuild)")
     return data
 
 
@@ -101,6 +100,14 @@ def read_payload(relative: str | Path, device: torch.device | str | None = None)
 
     payload = torch.load(io.BytesIO(read_bytes(relative)), map_location=device or get_device(), weights_only=True)
     return unpack(payload)
+
+
+def log_read(relative: str | Path, part: str = "") -> None:
+    """With ``VIETAI_REFERENCE_LOG`` set (``scripts/run_notebooks.py --rebuild``), note that class mode read the
+    shipped file ``relative`` (or its ``part``, e.g. ``"optimizer"``): one line per read."""
+    if os.environ.get("VIETAI_REFERENCE_LOG"):
+        with open(os.environ["VIETAI_REFERENCE_LOG"], "a", encoding="utf-8") as log:
+            log.write(f"{Path(relative).as_posix()} {part}".rstrip() + "\n")
 
 
 def loaded_message(what: str, relative: str | Path) -> str:
