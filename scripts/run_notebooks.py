@@ -10,8 +10,10 @@
 1. ``scripts``: ``choose_teacher.py``, ``beyond_the_paper.py`` and ``structured_and_int8.py``, whose measurements
    ship in ``vietai_compress/measured/`` (notebooks 07, 09, 11);
 2. ``train``: every notebook in full mode with ``TRAIN = True``, writing ``artifacts/full/``; its seconds are saved;
-3. ``select``: every notebook in class mode, with empty artifacts, against a store of everything in
-   ``artifacts/full/``, logging which files class mode reads (``VIETAI_REFERENCE``, ``VIETAI_REFERENCE_LOG``);
+3. ``select``: every notebook in class mode, then its exercises' solutions, with empty artifacts, against a store
+   of everything in ``artifacts/full/``, logging which files they read (``VIETAI_REFERENCE``,
+   ``VIETAI_REFERENCE_LOG``); the executed notebooks (``artifacts/rebuild/select_*.ipynb``) give the exercises'
+   expected results;
 4. ``ship``: those files, packed (``reference.pack``), into ``vietai_compress/reference/`` with ``manifest.json``
    (SHA-256, bytes, the first notebook that reads each file, the seconds its training took); at most 20 MB;
 5. ``class``: every notebook in class mode against the shipped files, with empty artifacts, outputs saved in place:
@@ -40,6 +42,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # notebook_solutions: the exercises' solutions, as the tests run them
 from vietai_compress import measured, reference  # noqa: E402
 from vietai_compress.fileio import atomic_write_bytes, atomic_write_text  # noqa: E402
 
@@ -86,11 +89,31 @@ def with_train_switch(notebook, train: bool):
     return notebook
 
 
-def execute(path: Path, train: bool = False, save: Path | None = None) -> tuple[float, str]:
-    """Run a notebook top to bottom in its folder: (seconds, the text of its outputs). Saved to ``save`` if given."""
+SOLUTION_SECONDS = 120  # a solution still running after this is interrupted: its exercise says how long it takes
+
+
+def with_solutions(notebook):
+    """The notebook with the code of its exercises' worked solutions appended as code cells (as the tests run them),
+    each tagged so that its error or interruption is recorded instead of stopping the run."""
+    from notebook_solutions import solution_code
+
+    for code in [code for cell in notebook.cells if cell.cell_type == "markdown" for code in solution_code(cell.source)]:
+        notebook.cells.append(nbformat.v4.new_code_cell(code, metadata={"tags": ["raises-exception", "solution"]}))
+    return notebook
+
+
+def _timeout(cell) -> int | None:
+    return SOLUTION_SECONDS if "solution" in cell.get("metadata", {}).get("tags", []) else None
+
+
+def execute(path: Path, train: bool = False, save: Path | None = None, solutions: bool = False) -> tuple[float, str]:
+    """Run a notebook top to bottom in its folder: (seconds, the text of its outputs). Saved to ``save`` if given;
+    with ``solutions``, its exercises' worked solutions run after its cells (their results, for the exercises)."""
     notebook = with_train_switch(nbformat.read(path, as_version=4), train)
-    client = NotebookClient(notebook, timeout=None, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    if solutions:
+        notebook = with_solutions(notebook)
+    client = NotebookClient(notebook, timeout=None, timeout_func=_timeout, interrupt_on_timeout=True,
+                            kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
@@ -145,7 +168,9 @@ def train_all(paths: list[Path], work: Path) -> dict[str, list[str]]:
         found[path.stem] = headlines(text)
         print(f"   {seconds[path.stem]:.0f} s", flush=True)
     save_times("train", seconds)
-    atomic_write_text(work / "train_headlines.json", json.dumps(found, indent=1, ensure_ascii=False))
+    saved = work / "train_headlines.json"  # a run on some notebooks keeps the others' lines
+    found = {**(json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}), **found}
+    atomic_write_text(saved, json.dumps(found, indent=1, ensure_ascii=False))
     return found
 
 
@@ -173,12 +198,14 @@ def select(paths: list[Path], work: Path) -> dict[str, list[str]]:
         os.environ.update(VIETAI_REFERENCE=str(store), VIETAI_REFERENCE_LOG=str(log),
                           VIETAI_ARTIFACTS=tempfile.mkdtemp(prefix=f"select-{path.stem[:2]}-", dir=work))
         print(f"== {path.name}: class mode, logging what it reads ...", flush=True)
-        execute(path)
+        execute(path, save=work / f"select_{path.name}", solutions=True)
         reads[path.stem] = list(dict.fromkeys(log.read_text().splitlines())) if log.is_file() else []
         print(f"   {len(reads[path.stem])} files", flush=True)
     for name in ("VIETAI_REFERENCE", "VIETAI_REFERENCE_LOG", "VIETAI_ARTIFACTS"):
         os.environ.pop(name)
-    atomic_write_text(work / "reads.json", json.dumps(reads, indent=1))
+    saved = work / "reads.json"  # a run on some notebooks keeps the others' reads
+    reads = {**(json.loads(saved.read_text()) if saved.is_file() else {}), **reads}
+    atomic_write_text(saved, json.dumps(dict(sorted(reads.items())), indent=1))
     return reads
 
 

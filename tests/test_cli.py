@@ -261,14 +261,14 @@ def test_bad_per_layer_options_are_one_line(argv, code, match, capsys):
     assert err.count("\n") == 1 and match in err
 
 
-def test_preset_best_sets_the_chosen_settings_and_options_override_it():
+def test_a_preset_sets_the_chosen_settings_and_options_override_it():
     from vietai_compress.cli import _parse
     from vietai_compress.recipe import PRESETS
 
-    args = _parse(["run", "--preset", "best"])
-    assert {key: getattr(args, key) for key in PRESETS["best"]} == PRESETS["best"]
-    assert _parse(["run", "--preset", "best", "--rounds", "2", "--seed", "7"]).rounds == 2
-    assert _parse(["run", "--preset", "best", "--seed", "7"]).seed == 7
+    args = _parse(["run", "--preset", "best-jitter"])
+    assert {key: getattr(args, key) for key in PRESETS["best-jitter"]} == PRESETS["best-jitter"]
+    assert _parse(["run", "--preset", "best-jitter", "--rounds", "2", "--seed", "7"]).rounds == 2
+    assert _parse(["run", "--preset", "best-jitter", "--seed", "7"]).seed == 7
     article = _parse(["run", "--preset", "article"])
     assert vars(article) | {"preset": None} == vars(_parse(["run"]))  # the article's recipe is the default
 

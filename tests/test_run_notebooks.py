@@ -23,6 +23,16 @@ def test_the_train_switch_turns_on_only_the_settings_cells_train():
     assert [c.source for c in switched.cells] == ["TRAIN = False", "QUICK = 1\nTRAIN = True  # note", "TRAIN = False"]
 
 
+def test_solutions_run_after_the_cells_and_a_slow_one_is_interrupted_not_fatal():
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_markdown_cell("<details>\n\n```python\nprint(x + 1)\n```\n\n</details>")])
+    cells = run_notebooks.with_solutions(notebook).cells
+    assert [c.source for c in cells[2:]] == ["print(x + 1)\n"]
+    assert run_notebooks._timeout(cells[2]) == run_notebooks.SOLUTION_SECONDS
+    assert run_notebooks._timeout(cells[0]) is None and "raises-exception" in cells[2].metadata["tags"]
+
+
 def test_headlines_are_found_among_other_outputs():
     line = ("Mô hình LeNet-300-100, công thức của bài viết (notebook 06): tệp a.vcz, 19,925 byte, nhỏ hơn 53.5 lần, "
             "độ chính xác kiểm tra 98.09%")

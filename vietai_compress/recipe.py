@@ -38,13 +38,11 @@ HINT_EPOCHS = 5  # FitNets' first stage: a student layer learns to match a teach
 # cells differ by a few validation images, so a run on another CPU may rank them otherwise; notebook 07 prints both.
 DISTILL_T = 4.0
 DISTILL_ALPHA = 0.5
-# Named settings of ``vietai-compress run --preset``: the article's recipe, and the most compressed setting of
-# notebook 09's ablation whose validation error is at most 1.65% (chosen by scripts/beyond_the_paper.py; a
-# test checks that this entry is the one its JSON records).
+# Named settings of ``vietai-compress run --preset``: the article's recipe, and the settings notebooks 08, 09 and
+# 11 chose on validation (scripts/beyond_the_paper.py and scripts/structured_and_int8.py; tests check each entry
+# against the JSON that chose it).
 PRESETS = {
     "article": {"sensitivity": SENSITIVITY, "keep": None, "rounds": 1, "bits": BITS, "distill": False},
-    "best": {"keep": {"fc1": 0.03, "fc2": 0.06, "fc3": 0.25}, "rounds": 5, "bits": {"fc1": 4, "fc2": 4, "fc3": 5},
-             "distill": True},
     # notebook 09, round 3: the settings chosen on validation for target 1 (>= 80x) and for the stretch target
     # (>= 120x), on images shifted by up to 1 pixel (the jitter chosen on validation)
     "best-jitter": {"keep": {"fc1": 0.025, "fc2": 0.05, "fc3": 0.25}, "rounds": 10,
