@@ -1,6 +1,6 @@
 """The web page's reader (web/vcz.js) against ONNX Runtime Web, side by side in one headless Chromium, and Pyodide.
 
-    python benchmarks/browser_speed.py [--lenet300 web/lenet300.vcz] [--lenet5 FILE.vcz] [--rounds 10]
+    python benchmarks/browser_speed.py [--lenet300 web/lenet300.vcz] [--lenet5 web/lenet5.vcz] [--rounds 10]
                                        [--ort FOLDER] [--pyodide FOLDER]
                                        [--json vietai_compress/measured/browser_speed.json]
 
@@ -37,10 +37,10 @@ from pathlib import Path
 import numpy as np
 
 from vietai_compress import browser, measured
+from vietai_compress.web import PAGE_FILES
 from vietai_compress.fileio import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGE_FILES = ("index.html", "page.js", "digit.js", "vcz.js")
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
 DEFINITIONS = {
@@ -316,7 +316,7 @@ def summary(results: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lenet300", type=Path, default=ROOT / "web" / "lenet300.vcz")
-    parser.add_argument("--lenet5", type=Path, default=None, help="a LeNet-5 .vcz file to measure too")
+    parser.add_argument("--lenet5", type=Path, default=ROOT / "web" / "lenet5.vcz")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--calls", type=int, default=200, help="timed calls per runtime and round")
     parser.add_argument("--loads", type=int, default=5, help="page loads per runtime")

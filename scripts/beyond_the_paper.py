@@ -28,7 +28,7 @@ from pathlib import Path
 from vietai_compress import measured
 from vietai_compress.beyond import (ABLATION, FRESH_SEEDS, LENET5_CANDIDATES, LENET5_TARGET, TARGETS, candidates,
                                     choose_for_ratio, choose_jitter, jitter_scan, over_seeds, plain, run_ablation,
-                                    run_candidates, summary)
+                                    run_candidates, summary, total_seconds)
 from vietai_compress.config import artifacts_root, is_quick
 from vietai_compress.fileio import atomic_write_text
 
@@ -84,24 +84,6 @@ def lenet5(quick: bool, out: Path) -> dict:
 
 
 PARTS = {"lenet300": lenet300, "lenet5": lenet5}
-
-
-def total_seconds(results: dict) -> float:
-    """What every run recorded in ``results`` cost, once each (a run appears in several tables)."""
-    runs = {}
-
-    def visit(value):
-        if isinstance(value, dict):
-            if "seconds" in value and "file_bytes" in value:
-                runs[(value["label"], value["seed"], json.dumps(value["settings"], sort_keys=True))] = value["seconds"]
-            for item in value.values():
-                visit(item)
-        elif isinstance(value, list):
-            for item in value:
-                visit(item)
-
-    visit(results)
-    return sum(runs.values())
 
 
 def main() -> None:

@@ -4,8 +4,9 @@
     python scripts/course_page.py --check    # exit 1 if any of them is not what the sources give
 
 Running times come from ``vietai_compress/measured/class_mode.json`` (``benchmarks/class_mode.py``: each notebook
-opened alone, class mode and QUICK) and ``notebook_times.json`` (``scripts/run_notebooks.py --rebuild``: each
-notebook with ``TRAIN = True``, after the notebooks before it, plus the search scripts 09, 11 and 12 read). The
+opened alone, class mode and QUICK); ``TRAIN = True`` adds to class mode the training seconds the reference run
+recorded in the shipped files' manifest (``vietai_compress/reference/manifest.json``), and for 09, 11 and 12 the
+search scripts whose runs they read. The
 table of the course's models comes from the headline lines (``course.headline``) the committed notebooks printed.
 ``tests/test_course_page.py`` runs ``--check``.
 """
@@ -36,11 +37,24 @@ SEARCHES = {"09": ("beyond_the_paper", "scripts/beyond_the_paper.py"),
             "12": ("structured_and_int8", "scripts/structured_and_int8.py")}
 
 
+def training_seconds() -> dict[str, float]:
+    """The seconds the reference run spent training the shipped files, by the notebook that reads each first."""
+    files = json.loads((ROOT / "vietai_compress" / "reference" / "manifest.json").read_text())["files"]
+    seconds: dict[str, float] = {}
+    for entry in files.values():
+        seconds[entry["notebook"]] = seconds.get(entry["notebook"], 0.0) + (entry["seconds"] or 0.0)
+    return seconds
+
+
 def times() -> dict[str, dict[str, float]]:
-    """``{notebook stem: {"class", "quick", "train"}}`` in seconds, from the two measurement files."""
-    alone, sequence = measured.load("class_mode"), measured.load("notebook_times")
+    """``{notebook stem: {"class", "quick", "train"}}`` in seconds. Class mode and QUICK are measured
+    (``class_mode.json``); ``TRAIN = True`` is class mode plus the training the reference run recorded for the files
+    the notebook is the first to load (for 09, 11 and 12, the whole search: ``search_note``)."""
+    alone, trained = measured.load("class_mode"), training_seconds()
     return {path.stem: {"class": alone["class"][path.stem], "quick": alone["quick"][path.stem],
-                        "train": sequence["train"][path.stem]} for path in NOTEBOOKS}
+                        "train": alone["class"][path.stem] + (0.0 if path.stem[:2] in SEARCHES
+                                                              else trained.get(path.stem[:2], 0.0))}
+            for path in NOTEBOOKS}
 
 
 def search_note(stem: str) -> str:
@@ -54,12 +68,13 @@ def search_note(stem: str) -> str:
 
 def time_line(stem: str, seconds: dict[str, float]) -> str:
     """The header line of a notebook: its three measured running times."""
-    return (f"**Thời gian chạy** (CPU 2 nhân, không GPU, đo): chế độ lớp học {vi_duration(seconds['class'])}, QUICK "
-            f"{vi_duration(seconds['quick'])}, `TRAIN = True` {vi_duration(seconds['train'])}{search_note(stem)}.")
+    return (f"**Thời gian chạy** (CPU 2 nhân, không GPU): chế độ lớp học {vi_duration(seconds['class'])}, QUICK "
+            f"{vi_duration(seconds['quick'])}, `TRAIN = True` khoảng {vi_duration(seconds['train'])}"
+            f"{search_note(stem)}.")
 
 
 def times_table(measured_times: dict[str, dict[str, float]]) -> str:
-    lines = ["| notebook | chế độ lớp học (mở một mình) | QUICK (mở một mình) | `TRAIN = True` (sau các notebook trước) |",
+    lines = ["| notebook | chế độ lớp học (mở một mình) | QUICK (mở một mình) | `TRAIN = True` (ước tính, sau các notebook trước) |",
              "| --- | ---: | ---: | ---: |"]
     for stem, seconds in measured_times.items():
         lines.append(f"| `{stem}` | {vi_duration(seconds['class'])} | {vi_duration(seconds['quick'])} | "

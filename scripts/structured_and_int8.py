@@ -25,7 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vietai_compress import measured
-from vietai_compress.beyond import FRESH_SEEDS, choose_for_ratio, over_seeds, run_candidates, summary
+from vietai_compress.beyond import FRESH_SEEDS, choose_for_ratio, over_seeds, run_candidates, summary, total_seconds
 from vietai_compress.config import artifacts_root, is_quick
 from vietai_compress.fileio import atomic_write_text
 from vietai_compress.structured_scan import (FRONTIER_SEEDS, FRONTIER_TARGET, STRUCTURED_TARGET, choose_units,
@@ -61,6 +61,7 @@ def main() -> None:
     print(json.dumps(results["summary"]), flush=True)
     results["frontier"] = frontier(points, units, quick, out, shrink)
     print(json.dumps(results["frontier"]["summary"]), flush=True)
+    results["seconds"] = total_seconds(results)
     atomic_write_text(args.output, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 
 

@@ -309,3 +309,12 @@ def test_label_below_moves_only_the_named_published_labels():
     offsets = {note.get_text(): note.xyann for note in fig.axes[0].texts}
     assert offsets[lower] == (6, -12) and all(offsets[name] == (6, 4) for name in LATER_LENET300 if name != lower)
     plt.close(fig)
+
+
+def test_total_seconds_counts_each_run_once_however_many_tables_show_it():
+    from vietai_compress.beyond import total_seconds
+
+    run = {"label": "a", "seed": 42, "settings": {"rounds": 3}, "file_bytes": 100, "seconds": 60.0}
+    other = {**run, "seed": 43, "seconds": 30.0}
+    results = {"candidates": [run], "over_seeds": {"a": {"points": [run, other]}}, "scan": [{"seconds": 5.0}]}
+    assert total_seconds(results) == 90.0

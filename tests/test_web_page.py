@@ -15,7 +15,7 @@ from vietai_compress.images import MNIST_MEAN, MNIST_STD, read_digit
 pytestmark = pytest.mark.skipif(browser.missing() is not None, reason=f"headless Chromium {browser.missing()}")
 
 WEB = Path(__file__).resolve().parents[1] / "web"
-PAGE_FILES = ("index.html", "page.js", "digit.js", "vcz.js")
+PAGE_FILES = web.PAGE_FILES
 DIGITS = {  # strokes in canvas pixels (the canvas is 280 x 280)
     "seven": [[(80, 70), (200, 70), (160, 140), (120, 225)]],
     "one": [[(130, 80), (150, 50), (150, 230)]],
@@ -24,24 +24,14 @@ DIGITS = {  # strokes in canvas pixels (the canvas is 280 x 280)
 }
 
 
-def course_vcz_files(folder: Path) -> dict[str, Path]:
-    """The LeNet-300-100 and LeNet-5 ``.vcz`` files the page is tested on, by model name.
-
-    For now two cheap runs of the pipeline (quick mode, 2,000 training images); the article's per-layer fractions
-    of weights kept, so that no layer is pruned away whole, as s = 2 does after one epoch of training. Switch this
-    function to the course's shipped models when they exist."""
-    from vietai_compress.pipeline import Settings, run_pipeline
-
-    keep = {"lenet300": {"fc1": 0.08, "fc2": 0.09, "fc3": 0.26},
-            "lenet5": {"conv1": 0.66, "conv2": 0.12, "fc1": 0.08, "fc2": 0.19}}
-    return {model: Path(run_pipeline(Settings(model=model, quick=True, out=folder, train_images=2000, epochs=2,
-                                              fine_tune_epochs=1, eval_images=1000, progress=False,
-                                              keep=keep[model]))["file"]) for model in keep}
+def course_vcz_files() -> dict[str, Path]:
+    """The course's LeNet-300-100 and LeNet-5 ``.vcz`` files (notebooks 06 and 08), the models the page opens."""
+    return {"lenet300": WEB / "lenet300.vcz", "lenet5": WEB / "lenet5.vcz"}
 
 
 @pytest.fixture(scope="session")
-def models(tmp_path_factory):
-    return course_vcz_files(tmp_path_factory.mktemp("course"))
+def models():
+    return course_vcz_files()
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ True)``) and on the test set. The protocol, in the order ``scripts/beyond_the_pa
 """
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -112,6 +113,25 @@ def over_seeds(label: str, options: dict, seeds: Sequence[int] = FRESH_SEEDS, qu
     one progress bar."""
     return [run_point(label, options, seed, quick, out, False, shrink, shipped)
             for seed in tqdm(seeds, desc=desc, disable=not progress, unit=" lần chạy")]
+
+
+def total_seconds(results: dict) -> float:
+    """What every run recorded in ``results`` (a script's JSON) cost in seconds, once each (a run appears in several
+    tables)."""
+    runs = {}
+
+    def visit(value):
+        if isinstance(value, dict):
+            if "seconds" in value and "file_bytes" in value:
+                runs[(value["label"], value["seed"], json.dumps(value["settings"], sort_keys=True))] = value["seconds"]
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    visit(results)
+    return sum(runs.values())
 
 
 def summary(points: Sequence[Point]) -> dict:
