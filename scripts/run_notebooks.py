@@ -16,8 +16,9 @@
    expected results;
 4. ``ship``: those files, packed (``reference.pack``), into ``vietai_compress/reference/`` with ``manifest.json``
    (SHA-256, bytes, the first notebook that reads each file, the seconds its training took); at most 20 MB;
-5. ``class``: every notebook in class mode against the shipped files, with empty artifacts, outputs saved in place:
-   the committed outputs. The headline lines (``course.headline``) and notebook 03's drift counts must equal the
+5. ``class``: every notebook in class mode as a class opens it (``benchmarks/class_mode.py``: the package installed,
+   the notebook alone in an empty folder, the shipped files), outputs saved in place: the committed outputs, and
+   their wall times in ``measured/class_mode.json``. The headline lines (``course.headline``) and notebook 03's drift counts must equal the
    ``train`` step's. The course's
    LeNet-300-100 and LeNet-5 files (notebooks 06 and 08) are copied into ``web/``, the page's models.
 
@@ -266,17 +267,28 @@ def ship(reads: dict[str, list[str]]) -> None:
         raise SystemExit(f"the reference run's files take {total:,} bytes, over the budget of {BUDGET_BYTES:,}")
 
 
-def class_mode(paths: list[Path], work: Path, expected: dict[str, list[str]] | None) -> None:
-    """Every notebook in class mode, with fresh artifacts, outputs saved in place; headlines compared."""
-    os.environ["VIETAI_ARTIFACTS"] = tempfile.mkdtemp(prefix="class-", dir=work)
-    seconds, differ = {}, []
-    for path in paths:
-        print(f"== {path.name}: class mode ...", flush=True)
-        seconds[path.stem], text = execute(path, save=path)
-        print(f"   {seconds[path.stem]:.0f} s", flush=True)
-        if expected is not None and headlines(text) != expected.get(path.stem, []):
-            differ.append(f"{path.name}: class mode {headlines(text)} != TRAIN {expected.get(path.stem)}")
-    save_times("class_sequence", seconds)
+def class_mode(paths: list[Path], work: Path, expected: dict[str, list[str]] | None, jobs: int = 1) -> None:
+    """Every notebook in class mode as a class opens it (``benchmarks/class_mode.py``: the installed package, the
+    notebook alone in an empty folder), ``jobs`` at a time; outputs saved in place, wall times recorded in
+    ``measured/class_mode.json``; headlines compared with the ``train`` step's."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import class_mode as bench
+
+    executed = {path: work / f"class_{path.name}" for path in paths}
+    with tempfile.TemporaryDirectory(prefix="class-venv-", dir=work) as folder:
+        info = bench.machine(jobs)
+        seconds = bench.run_all(bench.install(Path(folder)), paths, quick=False, jobs=jobs, save=executed)
+        info["load_average_at_end"] = list(os.getloadavg())
+    bench.record(measured.path("class_mode"), "class", seconds, info)
+    differ = []
+    for path, done in executed.items():
+        notebook = nbformat.read(done, as_version=4)
+        show_final_progress(notebook)
+        atomic_write_text(path, nbformat.writes(notebook) + "\n")
+        if expected is not None and headlines(output_text(notebook)) != expected.get(path.stem, []):
+            differ.append(f"{path.name}: class mode {headlines(output_text(notebook))} != TRAIN "
+                          f"{expected.get(path.stem)}")
+    os.environ["VIETAI_ARTIFACTS"] = tempfile.mkdtemp(prefix="web-", dir=work)
     copy_web_models()
     if differ:
         raise SystemExit("headline lines differ between class mode and training:\n" + "\n".join(differ))
@@ -290,7 +302,7 @@ def copy_web_models() -> None:
         shutil.copy(course.run(key, quick=False, train=False).compressed(), ROOT / "web" / name)
 
 
-def rebuild(paths: list[Path], steps: list[str]) -> None:
+def rebuild(paths: list[Path], steps: list[str], jobs: int = 1) -> None:
     """The reference run from scratch: the ``steps`` of this module's docstring, in order."""
     os.environ["VIETAI_QUICK"] = "0"
     work = ROOT / "artifacts" / "rebuild"
@@ -305,7 +317,7 @@ def rebuild(paths: list[Path], steps: list[str]) -> None:
     if "ship" in steps:
         ship(json.loads((work / "reads.json").read_text()))
     if "class" in steps:
-        class_mode(paths, work, expected)
+        class_mode(paths, work, expected, jobs)
 
 
 def main() -> None:
@@ -314,13 +326,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="quick mode (VIETAI_QUICK=1)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the reference run (see above)")
     parser.add_argument("--steps", default=",".join(STEPS), help=f"with --rebuild: some of {','.join(STEPS)}")
+    parser.add_argument("--jobs", type=int, default=1, help="with --rebuild: notebooks run at once in the class step")
     args = parser.parse_args()
     paths = notebooks(args.notebooks)
     if args.rebuild:
         steps = args.steps.split(",")
         if not set(steps) <= set(STEPS):
             parser.error(f"--steps must be among {','.join(STEPS)}, got {args.steps}")
-        rebuild(paths, steps)
+        rebuild(paths, steps, args.jobs)
         return
     os.environ["VIETAI_QUICK"] = "1" if args.quick else "0"
     for path in paths:
