@@ -15,12 +15,13 @@
    ``VIETAI_REFERENCE_LOG``); the executed notebooks (``artifacts/rebuild/select_*.ipynb``) give the exercises'
    expected results;
 4. ``ship``: those files, packed (``reference.pack``), into ``vietai_compress/reference/`` with ``manifest.json``
-   (SHA-256, bytes, the first notebook that reads each file, the seconds its training took); at most 20 MB;
+   (SHA-256, bytes, the first notebook that reads each file, the seconds its training took); at most 20 MB; the
+   course's LeNet-300-100 and LeNet-5 files (notebooks 06 and 08), compressed from the shipped files, copied into
+   ``web/``, the page's models (run ``benchmarks/browser_speed.py`` on them before the class step);
 5. ``class``: every notebook in class mode as a class opens it (``benchmarks/class_mode.py``: the package installed,
    the notebook alone in an empty folder, the shipped files), outputs saved in place: the committed outputs, and
-   their wall times in ``measured/class_mode.json``. The headline lines (``course.headline``) and notebook 03's drift counts must equal the
-   ``train`` step's. The course's
-   LeNet-300-100 and LeNet-5 files (notebooks 06 and 08) are copied into ``web/``, the page's models.
+   their wall times in ``measured/class_mode.json``. The headline lines (``course.headline``) and notebook 03's
+   drift counts must equal the ``train`` step's.
 
 Kernels start in notebooks/ and inherit this environment (set ``VIETAI_DATA`` to the MNIST folder).
 """
@@ -288,8 +289,6 @@ def class_mode(paths: list[Path], work: Path, expected: dict[str, list[str]] | N
         if expected is not None and headlines(output_text(notebook)) != expected.get(path.stem, []):
             differ.append(f"{path.name}: class mode {headlines(output_text(notebook))} != TRAIN "
                           f"{expected.get(path.stem)}")
-    os.environ["VIETAI_ARTIFACTS"] = tempfile.mkdtemp(prefix="web-", dir=work)
-    copy_web_models()
     if differ:
         raise SystemExit("headline lines differ between class mode and training:\n" + "\n".join(differ))
 
@@ -316,6 +315,8 @@ def rebuild(paths: list[Path], steps: list[str], jobs: int = 1) -> None:
         select(paths, work)
     if "ship" in steps:
         ship(json.loads((work / "reads.json").read_text()))
+        os.environ["VIETAI_ARTIFACTS"] = tempfile.mkdtemp(prefix="web-", dir=work)
+        copy_web_models()  # before the class step: notebook 13 and benchmarks/browser_speed.py read them
     if "class" in steps:
         class_mode(paths, work, expected, jobs)
 
