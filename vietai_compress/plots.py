@@ -5,6 +5,8 @@ Titles and axis labels are in Vietnamese, like the notebooks' prose. Notebooks e
 """
 from __future__ import annotations
 
+import textwrap
+
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -138,6 +140,7 @@ def _pad_limits(ax, values: Sequence[float], margin: float = 0.15) -> None:
 def plot_bars(labels: Sequence[str], values: Sequence[float], title: str, ylabel: str, log: bool = False) -> Figure:
     """A labelled bar chart (e.g. pruned weights that drifted away from 0, sizes per stage)."""
     fig, ax = plt.subplots(figsize=(7, 3.8))
+    labels = [label if "\n" in label else textwrap.fill(label, 18) for label in labels]  # long names on two lines
     bars = ax.bar(labels, values, color="tab:blue")
     ax.bar_label(bars, labels=[f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}" for v in values])
     ax.set_title(title)
@@ -176,11 +179,11 @@ def plot_accuracy_vs_bits(bits: Sequence[int], series: dict[str, Sequence[float]
     ax.set_xticks(list(bits))
     if zoom is not None:
         ax.set_ylim(*zoom)
-        for line in [line for line in ax.lines if len(line.get_xdata()) == len(bits)]:
+        for i, line in enumerate([line for line in ax.lines if len(line.get_xdata()) == len(bits)]):
             for x, y in zip(line.get_xdata(), line.get_ydata()):
-                if y < zoom[0]:
-                    ax.annotate(f"↓ {y:.1f}%", (x, zoom[0]), textcoords="offset points", xytext=(2, 4), fontsize=8,
-                                color=line.get_color())
+                if y < zoom[0]:  # one label per line, stacked, so two lines below the frame do not overlap
+                    ax.annotate(f"↓ {y:.1f}%", (x, zoom[0]), textcoords="offset points", xytext=(2, 4 + 11 * i),
+                                fontsize=8, color=line.get_color())
         ax.set_title("Độ chính xác theo số bit (phóng to; mũi tên: điểm nằm dưới khung)")
     return fig
 
