@@ -6,7 +6,6 @@ Titles and axis labels are in Vietnamese, like the notebooks' prose. Notebooks e
 from __future__ import annotations
 
 import textwrap
-
 from typing import Sequence
 
 import matplotlib.pyplot as plt
