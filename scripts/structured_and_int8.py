@@ -10,8 +10,6 @@
    error.
 4. The chosen setting on the fresh seeds 43-45 (``beyond.FRESH_SEEDS``), with the test error of both the smaller
    model before weight pruning and the compressed file.
-5. Toward 160x (``FRONTIER_TARGET``): ``FRONTIER_CANDIDATES`` on seed 42; the same rule over them and step 3's runs;
-   the choice on the fresh seeds 46-48 (``FRONTIER_SEEDS``).
 
 Writes ``vietai_compress/measured/structured_and_int8.json``; the models go to ``artifacts/<mode>/seed<N>-holdout-
 jitter2/``, where notebook 11 and ``benchmarks/inference_speed.py`` find them. Runs already saved are read.
@@ -28,8 +26,7 @@ from vietai_compress import measured
 from vietai_compress.beyond import FRESH_SEEDS, choose_for_ratio, over_seeds, run_candidates, summary, total_seconds
 from vietai_compress.config import artifacts_root, is_quick
 from vietai_compress.fileio import atomic_write_text
-from vietai_compress.structured_scan import (FRONTIER_SEEDS, FRONTIER_TARGET, STRUCTURED_TARGET, choose_units,
-                                             dc_candidates, scan_base)
+from vietai_compress.structured_scan import STRUCTURED_TARGET, choose_units, dc_candidates, scan_base
 
 OUTPUT = measured.path("structured_and_int8")
 
@@ -59,8 +56,6 @@ def main() -> None:
         "summary": summary(seeds) if seeds else None,
     }
     print(json.dumps(results["summary"]), flush=True)
-    results["frontier"] = frontier(points, units, quick, out, shrink)
-    print(json.dumps(results["frontier"]["summary"]), flush=True)
     results["seconds"] = total_seconds(results)
     atomic_write_text(args.output, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 
@@ -68,20 +63,6 @@ def main() -> None:
 def _row(point) -> dict:
     """A run as the JSON records it: every field but the machine-specific file path."""
     return {key: value for key, value in asdict(point).items() if key != "file"}
-
-
-def frontier(points: list, units: dict, quick: bool, out: Path, shrink: dict | None) -> dict:
-    """Step 5: the frontier candidates, the rule over them and ``points``, the choice on ``FRONTIER_SEEDS``."""
-    more = run_candidates(dc_candidates(units, frontier=True), quick=quick, out=out, shrink=shrink)
-    for p in more:
-        print(f"{p.label:60} {p.ratio:6.1f}x  val {p.val_error:.2f}%", flush=True)
-    chosen = choose_for_ratio(points + more, FRONTIER_TARGET[0])
-    print("chosen on validation for 160x:", chosen.label if chosen else None, flush=True)
-    seeds = over_seeds(chosen.label, chosen.settings, FRONTIER_SEEDS, quick, out, shrink=shrink) if chosen else []
-    return {"target": list(FRONTIER_TARGET), "candidates": [_row(p) for p in more],
-            "chosen": chosen.label if chosen else None, "seeds": list(FRONTIER_SEEDS),
-            "over_seeds": [_row(p) for p in seeds],
-            "summary": summary(seeds) if seeds else None}
 
 
 if __name__ == "__main__":

@@ -147,11 +147,8 @@ def test_the_structured_presets_are_the_settings_the_script_chose_on_validation(
     chosen = next(p for p in structured["candidates"] if p["label"] == structured["chosen"])
     assert Settings(**PRESETS["lenet5-structured"]) == Settings(**chosen["settings"])
     assert PRESETS["lenet5-structured"]["units"] == structured["units"]
-    frontier = structured["frontier"]
-    chosen = next(p for p in structured["candidates"] + frontier["candidates"] if p["label"] == frontier["chosen"])
-    assert Settings(**PRESETS["lenet5-structured-160"]) == Settings(**chosen["settings"])
-    points = [Point(**row, file="") for row in structured["candidates"] + frontier["candidates"]]
-    assert choose_for_ratio(points, frontier["target"][0]).label == frontier["chosen"]
+    points = [Point(**row, file="") for row in structured["candidates"]]
+    assert choose_for_ratio(points, structured["target"][0]).label == structured["chosen"]
 
 
 # ---------------------------------------------------------------- notebook 09's worked example, in every mode

@@ -99,18 +99,6 @@ def test_class_mode_reads_notebook_11s_choice_from_the_saved_measurement(monkeyp
     assert chosen.label == "b" and chosen.ratio == 90.0 and chosen.file == ""
 
 
-def test_notebook_09s_lenet5_is_read_from_either_layout_of_its_measurement():
-    from vietai_compress.structured_scan import weight_pruning_lenet5
-
-    summary = {"ratio": {"median": 160.5}, "test_error": {"median": 0.97}, "seeds": [43, 44, 45]}
-    old = {"lenet5": {"chosen": {"lenet5": "x"}, "over_seeds": {"x": {"points": [], "summary": summary}}}}
-    new = {"lenet5": {"chosen": {"lenet5": "x"}, "over_seeds": {"x": {"shifted": {"summary": summary},
-                                                                      "plain": {"summary": {}}}}}}
-    expected = {"label": "x", "ratio": 160.5, "test_error": 0.97, "seeds": [43, 44, 45]}
-    assert weight_pruning_lenet5(old) == weight_pruning_lenet5(new) == expected
-    assert weight_pruning_lenet5({"lenet5": {"chosen": {"lenet5": None}, "over_seeds": {}}}) is None
-
-
 def test_the_targets_of_the_smaller_model_name_what_notebook_11_measures():
     from vietai_compress.references import DEEP_COMPRESSION_LENET5
     from vietai_compress.structured_scan import LI_2017_VGG16_REMOVED, STRUCTURED_TARGET, UNITS_TARGET

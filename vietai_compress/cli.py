@@ -36,8 +36,7 @@ def _parser(preset: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("--preset", choices=sorted(PRESETS), default=None,
                      help="named settings (recipe.PRESETS): 'article' (the default); 'best-jitter', 'smallest-jitter' "
                           "and 'lenet5-best' (chosen on the validation split in notebook 09); "
-                          "'lenet5-a', 'lenet5-b', 'lenet5-c' (notebook 08); 'lenet5-structured' and "
-                          "'lenet5-structured-160' (notebook 11). "
+                          "'lenet5-a', 'lenet5-b', 'lenet5-c' (notebook 08); 'lenet5-structured' (notebook 11). "
                           "Options given with it override its values")
     run.add_argument("--model", default="lenet300", help="model to compress: lenet300 or lenet5 (default: lenet300)")
     run.add_argument("--quick", action="store_true", default=None,

@@ -65,10 +65,6 @@ PRESETS = {
     "lenet5-structured": {"model": "lenet5", "units": {"conv1": 0.35, "conv2": 0.5, "fc1": 0.25},
                           "keep": {"conv1": 0.7, "conv2": 0.35, "fc1": 0.15, "fc2": 0.3}, "rounds": 3,
                           "bits": {"conv1": 5, "conv2": 5, "fc1": 4, "fc2": 4}, "distill": False, "jitter": 2},
-    # notebook 11's step toward 160x: the same units, the most accurate candidate of at least 160x
-    "lenet5-structured-160": {"model": "lenet5", "units": {"conv1": 0.35, "conv2": 0.5, "fc1": 0.25},
-                              "keep": {"conv1": 0.7, "conv2": 0.35, "fc1": 0.15, "fc2": 0.3}, "rounds": 3,
-                              "bits": {"conv1": 5, "conv2": 5, "fc1": 3, "fc2": 4}, "distill": False, "jitter": 2},
 }
 MNIST_BATCHES = 469  # batches of 128 in one epoch of the 60,000 MNIST training images
 

@@ -120,19 +120,6 @@ DC_BITS = {"conv1": 5, "conv2": 5, "fc1": 4, "fc2": 4}
 DC_ROUNDS = 3
 
 
-# Then toward soft weight-sharing's LeNet-5 point (162x at 0.97%), which notebook 09 reached by pruning weights only
-# (160.6x at 0.97%): at least 160x at no more than the paper's dense error. fc1 holds about two thirds of the
-# 64x file's bytes, so each candidate, fixed before any ran, cuts fc1 harder or stores it in 3 bits. The rule is
-# ``beyond.choose_for_ratio`` over these and ``DC_KEEP``'s runs; the choice is then run on seeds no choice has seen.
-FRONTIER_TARGET = (160.0, 0.80)
-FRONTIER_CANDIDATES = [
-    ({"conv1": 0.7, "conv2": 0.35, "fc1": 0.12, "fc2": 0.3}, DC_BITS),
-    ({"conv1": 0.7, "conv2": 0.35, "fc1": 0.15, "fc2": 0.3}, {**DC_BITS, "fc1": 3}),
-    ({"conv1": 0.7, "conv2": 0.3, "fc1": 0.1, "fc2": 0.3}, DC_BITS),
-]
-FRONTIER_SEEDS = (46, 47, 48)  # after 43-45 (``beyond.FRESH_SEEDS``), which the first choice's test errors used
-
-
 def structured_options(units: Mapping[str, float], keep: Mapping[str, float],
                        bits: Mapping[str, int] = DC_BITS) -> dict:
     """The pipeline's settings of LeNet-5 (images shifted by 2 pixels, as notebook 08) with ``units`` kept and
@@ -142,13 +129,11 @@ def structured_options(units: Mapping[str, float], keep: Mapping[str, float],
             "rounds": DC_ROUNDS}
 
 
-def dc_candidates(units: Mapping[str, float], frontier: bool = False) -> list[tuple[str, dict]]:
-    """(label, settings) of each ``DC_KEEP`` (or, with ``frontier``, each ``FRONTIER_CANDIDATES``) on the model
-    with ``units`` kept."""
+def dc_candidates(units: Mapping[str, float]) -> list[tuple[str, dict]]:
+    """(label, settings) of each ``DC_KEEP`` on the model with ``units`` kept."""
     from .beyond import describe
 
-    chosen = FRONTIER_CANDIDATES if frontier else [(keep, DC_BITS) for keep in DC_KEEP]
-    options = [structured_options(units, keep, bits) for keep, bits in chosen]
+    options = [structured_options(units, keep) for keep in DC_KEEP]
     return [(describe(o), o) for o in options]
 
 
@@ -205,8 +190,8 @@ def saved_scan(saved: Mapping) -> list[ScanPoint]:
 
 
 def saved_points(rows: Sequence[Mapping]) -> list:
-    """``beyond.Point`` objects from the rows of the measurement ``MEASUREMENT`` (``candidates``, ``over_seeds``,
-    ``frontier``'s): the rows record every field but the file, which stays on the machine that ran it (``file`` is
+    """``beyond.Point`` objects from the rows of the measurement ``MEASUREMENT`` (``candidates``, ``over_seeds``):
+    the rows record every field but the file, which stays on the machine that ran it (``file`` is
     ``""``). Class mode of notebooks 11 and 12."""
     from .beyond import Point
 
@@ -250,18 +235,3 @@ def chosen_structured(quick: bool, train: bool, out: Path | None = None, shrink:
 # where a call's fixed cost is most of it (notebook 10), faster at all.
 LI_2017_VGG16_REMOVED = 0.34  # the share of VGG-16's operations Li et al. (2017) removed on CIFAR-10
 UNITS_TARGET = {"error": 0.80, "macs": 2.0, "speed_256": 2.0, "speed_1": 1.0}
-
-
-def weight_pruning_lenet5(beyond: Mapping) -> dict | None:
-    """Notebook 09's LeNet-5 chosen for ``beyond.LENET5_TARGET`` (weights pruned one by one, no unit removed), on
-    the fresh seeds and shifted images, from its measurement ``beyond`` (``measured.load("beyond_the_paper")``):
-    ``{"label", "ratio", "test_error", "seeds"}`` (medians), or None when it chose nothing. Notebook 11 prints it
-    beside its own 160x setting."""
-    part = beyond["lenet5"]
-    label = part["chosen"]["lenet5"]
-    if label is None:
-        return None
-    runs = part["over_seeds"][label]
-    summary = runs.get("shifted", runs)["summary"]
-    return {"label": label, "ratio": summary["ratio"]["median"], "test_error": summary["test_error"]["median"],
-            "seeds": summary["seeds"]}
