@@ -59,8 +59,11 @@ def install(into: Path) -> Path:
     not an editable link): its python."""
     venv.create(into, system_site_packages=True, with_pip=True)
     python = into / "bin" / "python"
+    source = into / "source"  # a copy, so that no build/ folder left from an older build can slip into the wheel
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "artifacts", "build", "dist", "data",
+                                                                "node_modules", "__pycache__", "*.egg-info"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(into / "wheel"), str(ROOT)], check=True)
+                    str(into / "wheel"), str(source)], check=True)
     wheel = next((into / "wheel").glob("vietai_compress-*.whl"))
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
     return python

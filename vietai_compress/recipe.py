@@ -53,7 +53,7 @@ PRESETS = {
     # validation among its candidates (a test checks them against what notebook 08 chose)
     "lenet5-a": {"model": "lenet5", "keep": {"conv1": 0.66, "conv2": 0.12, "fc1": 0.08, "fc2": 0.19}, "rounds": 3,
                  "bits": {"conv1": 5, "conv2": 5, "fc1": 4, "fc2": 4}, "distill": False},
-    "lenet5-b": {"model": "lenet5", "keep": {"conv1": 0.5, "conv2": 0.08, "fc1": 0.03, "fc2": 0.15}, "rounds": 3,
+    "lenet5-b": {"model": "lenet5", "keep": {"conv1": 0.66, "conv2": 0.12, "fc1": 0.03, "fc2": 0.19}, "rounds": 3,
                  "bits": {"conv1": 5, "conv2": 5, "fc1": 4, "fc2": 4}, "distill": False},
     "lenet5-c": {"model": "lenet5", "keep": {"conv1": 0.5, "conv2": 0.08, "fc1": 0.02, "fc2": 0.15}, "rounds": 3,
                  "bits": {"conv1": 5, "conv2": 5, "fc1": 3, "fc2": 4}, "distill": False},
