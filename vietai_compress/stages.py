@@ -265,7 +265,8 @@ def load_or_train_teacher(train_loader: TensorLoader, quick: bool | None = None,
     if payload is not None:
         load_payload(payload, teacher)
     else:
+        started = time.perf_counter()
         train(teacher, Jittered(_own_copy(train_loader), max_shift=2), make_optimizer(teacher), meta["epochs"], device,
               progress, desc=desc)
-        save_checkpoint(teacher, path, **meta)
+        save_checkpoint(teacher, path, **meta, seconds=time.perf_counter() - started)
     return teacher.eval()
