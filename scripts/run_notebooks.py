@@ -322,14 +322,18 @@ def rebuild(paths: list[Path], steps: list[str], jobs: int = 1) -> None:
 
 
 def main() -> None:
+    global SOLUTION_SECONDS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
     parser.add_argument("--quick", action="store_true", help="quick mode (VIETAI_QUICK=1)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the reference run (see above)")
     parser.add_argument("--steps", default=",".join(STEPS), help=f"with --rebuild: some of {','.join(STEPS)}")
     parser.add_argument("--jobs", type=int, default=1, help="with --rebuild: notebooks run at once in the class step")
+    parser.add_argument("--solution-seconds", type=int, default=SOLUTION_SECONDS,
+                        help="with --rebuild: a solution still running after this is interrupted (select step)")
     args = parser.parse_args()
     paths = notebooks(args.notebooks)
+    SOLUTION_SECONDS = args.solution_seconds
     if args.rebuild:
         steps = args.steps.split(",")
         if not set(steps) <= set(STEPS):
