@@ -161,18 +161,18 @@ def run_scripts() -> None:
 
 
 def train_all(paths: list[Path], work: Path) -> dict[str, list[str]]:
-    """Every notebook with ``TRAIN = True``, in full mode, writing ``artifacts/full``: their headline lines."""
+    """Every notebook with ``TRAIN = True``, in full mode, writing ``artifacts/full``: their headline lines, saved
+    after each notebook (a run on some notebooks keeps the others')."""
     os.environ.pop("VIETAI_ARTIFACTS", None)
-    seconds, found = {}, {}
+    saved = work / "train_headlines.json"
+    found = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
     for path in paths:
         print(f"== {path.name}: TRAIN = True ...", flush=True)
-        seconds[path.stem], text = execute(path, train=True, save=work / f"train_{path.name}")
+        seconds, text = execute(path, train=True, save=work / f"train_{path.name}")
         found[path.stem] = headlines(text)
-        print(f"   {seconds[path.stem]:.0f} s", flush=True)
-    save_times("train", seconds)
-    saved = work / "train_headlines.json"  # a run on some notebooks keeps the others' lines
-    found = {**(json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}), **found}
-    atomic_write_text(saved, json.dumps(found, indent=1, ensure_ascii=False))
+        atomic_write_text(saved, json.dumps(found, indent=1, ensure_ascii=False))
+        save_times("train", {path.stem: seconds})
+        print(f"   {seconds:.0f} s", flush=True)
     return found
 
 
@@ -191,9 +191,11 @@ def candidate_store(store: Path) -> Path:
 
 
 def select(paths: list[Path], work: Path) -> dict[str, list[str]]:
-    """Class mode against every file of ``artifacts/full``: which files each notebook reads, in order."""
+    """Class mode against every file of ``artifacts/full``: which files each notebook reads, in order, saved after
+    each notebook (a run on some notebooks keeps the others')."""
     store = candidate_store(Path(tempfile.mkdtemp(prefix="candidates-", dir=work)))
-    reads = {}
+    saved = work / "reads.json"
+    reads = json.loads(saved.read_text()) if saved.is_file() else {}
     for path in paths:
         log = work / f"reads_{path.stem}.log"
         log.unlink(missing_ok=True)
@@ -202,12 +204,10 @@ def select(paths: list[Path], work: Path) -> dict[str, list[str]]:
         print(f"== {path.name}: class mode, logging what it reads ...", flush=True)
         execute(path, save=work / f"select_{path.name}", solutions=True)
         reads[path.stem] = list(dict.fromkeys(log.read_text().splitlines())) if log.is_file() else []
+        atomic_write_text(saved, json.dumps(dict(sorted(reads.items())), indent=1))
         print(f"   {len(reads[path.stem])} files", flush=True)
     for name in ("VIETAI_REFERENCE", "VIETAI_REFERENCE_LOG", "VIETAI_ARTIFACTS"):
         os.environ.pop(name)
-    saved = work / "reads.json"  # a run on some notebooks keeps the others' reads
-    reads = {**(json.loads(saved.read_text()) if saved.is_file() else {}), **reads}
-    atomic_write_text(saved, json.dumps(dict(sorted(reads.items())), indent=1))
     return reads
 
 
