@@ -77,7 +77,7 @@ def run_alone(python: Path, notebook: Path, quick: bool, save: Path | None = Non
         shutil.copy(notebook, copy)
         (Path(folder) / "runner.py").write_text(RUNNER, encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k not in ("VIETAI_ARTIFACTS", "VIETAI_REFERENCE")}
-        env.update(VIETAI_QUICK="1" if quick else "0", VIETAI_ARTIFACTS=str(Path(folder) / "artifacts"))
+        env.update(VIETAI_QUICK="1" if quick else "0")  # artifacts: ./artifacts in the folder, as in Colab
         command = [str(python), "runner.py", copy.name] + ([str(save.resolve())] if save else [])
         done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
         if done.returncode != 0:

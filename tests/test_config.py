@@ -59,3 +59,12 @@ def test_seed_everything_rejects_bad_seeds(seed, error):
 def test_mode_banner():
     assert config.mode_banner(False, 100) == "Chế độ: FULL (100 epoch)"
     assert config.mode_banner(True, 1) == "Chế độ: QUICK (1 epoch)"
+
+
+def test_shown_path_is_relative_inside_the_working_directory_and_whole_outside(tmp_path, monkeypatch):
+    from vietai_compress.config import shown_path
+
+    monkeypatch.chdir(tmp_path)
+    assert shown_path(tmp_path / "artifacts" / "full") == "artifacts/full"
+    outside = tmp_path.parent / "elsewhere"
+    assert shown_path(outside) == str(outside)

@@ -101,6 +101,15 @@ def artifacts_root() -> Path:
     return Path(value).expanduser().resolve() if value else _default_folder("artifacts")
 
 
+def shown_path(path: Path) -> str:
+    """``path`` as a notebook shows it: relative to the working directory when it lies inside it (``artifacts/full``),
+    else whole (notebook 00)."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def artifacts_dir(quick: bool | None = None) -> Path:
     """Folder for checkpoints and compressed files, one per mode: ``artifacts/quick`` or ``artifacts/full``.
 
