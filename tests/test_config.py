@@ -68,3 +68,13 @@ def test_shown_path_is_relative_inside_the_working_directory_and_whole_outside(t
     assert shown_path(tmp_path / "artifacts" / "full") == "artifacts/full"
     outside = tmp_path.parent / "elsewhere"
     assert shown_path(outside) == str(outside)
+
+
+def test_numpy_matrix_products_run_on_the_chosen_threads():
+    from threadpoolctl import threadpool_info
+
+    from vietai_compress.config import THREADS, use_threads
+
+    use_threads()
+    blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert blas and all(lib["num_threads"] == THREADS for lib in blas)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from .checks import check_int
 from .recipe import SEED
@@ -37,8 +38,12 @@ THREADS = 1
 
 
 def use_threads(threads: int = THREADS) -> None:
-    """Run PyTorch's CPU operations on ``threads`` threads (called at import with ``THREADS``)."""
-    torch.set_num_threads(check_int(threads, "threads", 1))
+    """Run PyTorch's CPU operations, and NumPy's matrix products (its BLAS library, through threadpoolctl), on
+    ``threads`` threads (called at import with ``THREADS``): the numpy runtime of notebook 10 is timed on one thread
+    like PyTorch and ONNX Runtime, and leaves the other core alone."""
+    threads = check_int(threads, "threads", 1)
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads, user_api="blas")
 
 
 use_threads()
