@@ -172,3 +172,11 @@ def test_the_bits_figure_keeps_the_axis_for_three_bits_and_up_and_labels_what_it
     with pytest.raises(ValueError, match="results"):
         plot_kmeans_vs_linear({})
     plt.close("all")
+
+
+def test_clipped_points_are_drawn_side_by_side_and_others_where_they_are():
+    from vietai_compress.quant_plots import _spread
+
+    row = [("k-means", False), ("linear", True)]
+    assert _spread(3, row, ("k-means", False)) < 3 < _spread(3, row, ("linear", True))
+    assert _spread(3, row, ("linear", False)) == 3

@@ -650,9 +650,9 @@ def affine_grid(values, bits: int = 3, symmetric: bool = False, kmeans_levels=No
     numpy, in the middle; above, the 2**bits evenly spaced levels S·(q − Z) of ``linear_quant.tensor_qparams`` as
     ticks, each value joined to the level it is snapped to (``dequantize(quantize(values))``), the zero point Z
     (the level of the real number 0) marked and the scale S drawn as the spacing. ``bits`` in [2, 8].
-    ``symmetric``: Z = 0 and levels symmetric about 0 (weights). ``kmeans_levels``: True to add, below, the
-    k-means levels of the same values (``quantization.cluster_values``, at most 2**bits), or an array of levels;
-    None for none. The title gives the mean rounding error of each."""
+    ``symmetric``: Z = 0 and 2**bits − 1 levels symmetric about 0 (weights). ``kmeans_levels``: True to add,
+    below, the k-means levels of the same values (``quantization.cluster_values``, at most 2**bits), or an array of
+    levels; None for none. The title gives the number of levels used and the mean rounding error of each."""
     bits = check_int(bits, "bits", 2, MAX_GRID_BITS)
     if not isinstance(symmetric, bool):
         raise TypeError(f"symmetric must be True or False, got {type(symmetric).__name__}")
@@ -667,8 +667,9 @@ def affine_grid(values, bits: int = 3, symmetric: bool = False, kmeans_levels=No
     _affine_marks(ax, levels, int_range(bits)[0], int(q.zero_point), float(q.scale), symmetric)
     ax.scatter(x, np.zeros_like(x), s=18, color="black", zorder=3, gid="affine-values")
     ax.axhline(0, color="lightgray", linewidth=0.8, zorder=0)
-    ticks = {1: f"lưới tuyến tính\nS·(q − Z), {2 ** bits} mức", 0: "giá trị thực r"}
-    title = (f"Lượng tử hoá tuyến tính {bits} bit, {'đối xứng' if symmetric else 'bất đối xứng'}: {2 ** bits} mức "
+    used = 2 ** bits - symmetric  # the symmetric grid leaves its most negative integer unused: 2**bits − 1 levels
+    ticks = {1: f"lưới tuyến tính\nS·(q − Z), {used} mức", 0: "giá trị thực r"}
+    title = (f"Lượng tử hoá tuyến tính {bits} bit, {'đối xứng' if symmetric else 'bất đối xứng'}: {used} mức "
              f"cách đều S; sai số trung bình |r − r̂| = {np.abs(x - snapped).mean():.3g}")
     if kmeans is not None:
         _snap_row(ax, x, *kmeans, -1.0, "tab:orange", "kmeans-snapped")
