@@ -236,8 +236,7 @@ def torch_free_python(folder: str | Path) -> Path:
 
     The three distributions and the package are linked from this Python's installation instead of downloaded,
     so it works offline; on a real device ``pip install numpy scipy pillow`` and ``pip install --no-deps
-    vietai-compress`` give the same environment.
-    """
+    "git+https://github.com/vietai/vietai-compress"`` give the same environment (notebook 10)."""
     import subprocess
     import venv
 
