@@ -278,3 +278,19 @@ def test_reading_a_shipped_file_is_logged_when_asked(tmp_path, store, monkeypatc
     monkeypatch.setenv("VIETAI_REFERENCE_LOG", str(log))
     assert reference.read_json("notebooks/07_students.json") == {"errors": 1}
     assert log.read_text().splitlines() == ["notebooks/07_students.json"]
+
+
+def test_packing_keeps_the_sign_of_every_pruned_zero_so_fingerprints_match():
+    from vietai_compress import reference
+    from vietai_compress.checkpoints import fingerprint
+
+    model = LeNet300100()
+    for layer in (model.fc1, model.fc2, model.fc3):
+        layer.mask.copy_((layer.weight.abs() > 0.03).float())
+        layer.weight.data.mul_(layer.mask)  # as pruning does: negative weights become -0.0
+    state = model.state_dict()
+    assert bool(torch.signbit(state["fc1.weight"][state["fc1.mask"] == 0]).any())
+    back = reference.unpack(reference.pack({"state_dict": state, "meta": {}}))["state_dict"]
+    restored = LeNet300100()
+    restored.load_state_dict(back)
+    assert fingerprint(restored) == fingerprint(model)

@@ -15,7 +15,9 @@ How the checkpoints are stored, to keep the whole folder small (``pack``, ``unpa
 
 * a masked layer whose mask is all ones (a dense model) keeps its weight and drops the mask;
 * a pruned layer keeps only its kept weights: ``<layer>.weight@kept`` (n,) float32 and ``<layer>.mask@kept`` (n,)
-  int32, their flat positions; every other weight and mask entry is 0. This is exact;
+  int32, their flat positions; every other weight and mask entry is 0, with the sign each pruned zero had
+  (``<layer>.weight@negzero``, one bit each: pruning turns a negative weight into -0.0, and a later stage's
+  fingerprint of the model it started from hashes those bytes). This is exact, byte for byte;
 * integer buffers (the positions and cluster labels of a shared layer) are stored in the narrowest integer type
   that holds them, ``<name>@int64`` marking the ones read back as int64. This is exact;
 * an optimizer state is shipped only where class mode reads it: Adam's moving averages of the base model, for
@@ -32,6 +34,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
 
 FOLDER = Path(__file__).resolve().parent / "reference"
@@ -158,7 +161,9 @@ def unpack(payload: dict) -> dict:
         elif form == "kept" and layer.endswith(".mask"):
             name = layer[:-5]
             shape = tuple(packed[name + ".mask@shape"].tolist())
-            state[name + ".weight"], state[name + ".mask"] = _unpack_kept(shape, tensor, packed[name + ".weight@kept"])
+            weight, state[name + ".mask"] = _unpack_kept(shape, tensor, packed[name + ".weight@kept"])
+            state[name + ".weight"] = _with_negative_zeros(weight, state[name + ".mask"],
+                                                           packed.get(name + ".weight@negzero"))
         elif form == "int64":
             state[layer] = tensor.long()
     result = {**payload, "state_dict": state}
@@ -174,8 +179,12 @@ def _pack_masked(name: str, weight: torch.Tensor, mask: torch.Tensor) -> dict:
     if bool((weight[mask == 0] != 0).any()) or bool(((mask != 0) & (mask != 1)).any()):
         return {name + ".weight": weight, name + ".mask": mask}  # never after training; stored as it is
     kept = mask.flatten().nonzero().flatten()
+    # the pruned zeros' signs: pruning multiplies by the mask, so a negative weight becomes -0.0, and a later stage's
+    # record of the model it started from (checkpoints.fingerprint) hashes those bytes
+    signs = np.packbits(torch.signbit(weight.flatten()[mask.flatten() == 0]).cpu().numpy())
     return {name + ".weight@kept": weight.flatten()[kept].clone(), name + ".mask@kept": kept.to(torch.int32),
-            name + ".mask@shape": torch.tensor(mask.shape, dtype=torch.int32)}
+            name + ".mask@shape": torch.tensor(mask.shape, dtype=torch.int32),
+            name + ".weight@negzero": torch.from_numpy(signs)}
 
 
 def _unpack_kept(shape: tuple[int, ...], kept: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -183,6 +192,17 @@ def _unpack_kept(shape: tuple[int, ...], kept: torch.Tensor, values: torch.Tenso
     weight = values.new_zeros(shape).flatten().index_put(index, values).view(shape)
     mask = values.new_zeros(shape).flatten().index_put(index, torch.ones_like(values)).view(shape)
     return weight, mask
+
+
+def _with_negative_zeros(weight: torch.Tensor, mask: torch.Tensor, signs: torch.Tensor | None) -> torch.Tensor:
+    """``weight`` with its pruned zeros given back the signs ``_pack_masked`` recorded (packed bits, in order)."""
+    if signs is None:
+        return weight
+    pruned = (mask.flatten() == 0).nonzero().flatten()
+    negative = torch.from_numpy(np.unpackbits(signs.cpu().numpy())[:len(pruned)].astype(bool))
+    flat = weight.flatten().clone()
+    flat[pruned[negative.to(pruned.device)]] = -0.0
+    return flat.view(weight.shape)
 
 
 def _pack_integers(key: str, tensor: torch.Tensor) -> dict:
