@@ -116,7 +116,7 @@ def test_packing_a_checkpoint_for_the_package_changes_no_weight(make):
         assert all(torch.equal(back[k], v) and back[k].dtype == v.dtype for k, v in state.items())
 
 
-def test_packing_keeps_only_the_kept_weights_and_adams_averages_in_bfloat16():
+def test_packing_keeps_only_the_kept_weights_and_adams_averages_as_they_are():
     model = LeNet300100()
     prune_by_std(model, 1.0)
     optimizer = make_optimizer(model)
@@ -125,11 +125,8 @@ def test_packing_keeps_only_the_kept_weights_and_adams_averages_in_bfloat16():
     packed = reference.pack({"state_dict": model.state_dict(), "meta": {}, "optimizer": optimizer.state_dict()})
     kept = int(model.fc1.mask.sum())
     assert packed["state_dict"]["fc1.weight@kept"].numel() == kept and "fc1.weight" not in packed["state_dict"]
-    averages = packed["optimizer"]["state"][0]
-    assert averages["exp_avg"].dtype == torch.bfloat16 and averages["step"].dtype == torch.float32
     back = reference.unpack(packed)["optimizer"]["state"][0]["exp_avg"]
-    original = optimizer.state_dict()["state"][0]["exp_avg"]
-    assert back.dtype == torch.float32 and torch.equal(back != 0, original != 0)  # nonzero stays nonzero
+    assert torch.equal(back, optimizer.state_dict()["state"][0]["exp_avg"])  # notebook 03 counts what they push
 
 
 @pytest.fixture
