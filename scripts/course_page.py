@@ -28,7 +28,7 @@ from vietai_compress.reference import vi_duration  # noqa: E402
 
 PAGE = ROOT / "notebooks" / "README.md"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-TIME_LINE = re.compile(r"\*\*Thời gian chạy\*\* \([^)]*\): [^.]*\.")
+TIME_LINE = re.compile(r"\*\*Thời gian chạy\*\* \([^)]*\): .*?\.(?=\s|$)")  # up to a sentence's end, not ".py"
 HEADLINE = re.compile(r"^Mô hình (.*) \(notebook (\d\d)\): tệp (\S+), ([\d,]+) byte, nhỏ hơn ([\d.]+) lần, "
                       r"độ chính xác kiểm tra ([\d.]+)%$", re.MULTILINE)
 # the searches whose saved runs a notebook reads in class mode: TRAIN = True alone does not redo them
@@ -68,9 +68,8 @@ def search_note(stem: str) -> str:
 
 def time_line(stem: str, seconds: dict[str, float]) -> str:
     """The header line of a notebook: its three measured running times."""
-    return (f"**Thời gian chạy** (CPU 2 nhân, không GPU): chế độ lớp học {vi_duration(seconds['class'])}, QUICK "
-            f"{vi_duration(seconds['quick'])}, `TRAIN = True` khoảng {vi_duration(seconds['train'])}"
-            f"{search_note(stem)}.")
+    return (f"**Thời gian chạy** (CPU 2 nhân): lớp học {vi_duration(seconds['class'])}, QUICK "
+            f"{vi_duration(seconds['quick'])}, `TRAIN = True` ~{vi_duration(seconds['train'])}{search_note(stem)}.")
 
 
 def times_table(measured_times: dict[str, dict[str, float]]) -> str:
