@@ -148,11 +148,12 @@ def test_a_drawing_is_prepared_and_answered_as_python_does(chrome, site, models,
         assert len(state["top3"]) == 3 and state["predictTime"].endswith(" ms") and state["error"] is None
 
 
-def test_the_page_states_the_bytes_it_loaded(chrome, site):
+@pytest.mark.parametrize("model", ["lenet300", "lenet5"])
+def test_the_page_states_the_bytes_it_loaded_and_fetches_only_its_model(chrome, site, model):
     folder, url = site
-    open_page(chrome, f"{url}/index.html?model=lenet300.vcz")
+    open_page(chrome, f"{url}/index.html?model={model}.vcz")
     state = page_state(chrome)
-    model_bytes = (folder / "lenet300.vcz").stat().st_size
+    model_bytes = (folder / f"{model}.vcz").stat().st_size
     assert int("".join(filter(str.isdigit, state["modelBytes"]))) == model_bytes
     assert int("".join(filter(str.isdigit, state["pageBytes"]))) == \
         model_bytes + sum((folder / name).stat().st_size for name in PAGE_FILES)

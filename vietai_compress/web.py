@@ -47,7 +47,8 @@ def standalone_page(path: str | Path) -> str:
              f'{base64.b64encode(path.read_bytes()).decode("ascii")}</script>\n')
     script = inline_script(folder).replace("</script", "<\\/script")
     page = (folder / "index.html").read_text(encoding="utf-8")
-    page = re.sub(r'<link rel="(?:module)?preload" [^>]*>\s*', "", page)  # the files it preloads are inline here
+    page = re.sub(r'<link rel="modulepreload" [^>]*>\s*', "", page)  # the files it preloads are inline here
+    page = re.sub(r'<script id="preload-model">.*?</script>\s*', "", page, flags=re.DOTALL)
     tag = '<script type="module" src="page.js"></script>'
     if tag not in page:
         raise ValueError(f"{folder / 'index.html'} no longer loads its script with {tag}")
