@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # notebook_solutions: the exercises' solutions, as the tests run them
 from vietai_compress import measured, reference  # noqa: E402
+from vietai_compress.checkpoints import fingerprint_state  # noqa: E402
 from vietai_compress.fileio import atomic_write_bytes, atomic_write_text  # noqa: E402
 
 STEPS = ("scripts", "train", "select", "ship", "class")
@@ -239,20 +240,9 @@ def packed_bytes(path: Path, optimizer: bool = True) -> bytes:
     torch.save(reference.pack(payload), buffer)
     back = reference.unpack(torch.load(io.BytesIO(buffer.getvalue()), weights_only=True))
     state = payload["state_dict"]
-    if fingerprint_of(back["state_dict"]) != fingerprint_of(state):  # bytes, so -0.0 and 0.0 differ
+    if fingerprint_state(back["state_dict"]) != fingerprint_state(state):  # bytes, so -0.0 and 0.0 differ
         raise ValueError(f"{path}: packing changed its state_dict")
     return buffer.getvalue()
-
-
-def fingerprint_of(state: dict) -> str:
-    """``checkpoints.fingerprint`` of a state dict: what a later stage records of the model it started from."""
-    from vietai_compress.checkpoints import fingerprint
-
-    class State:  # fingerprint reads a module's state_dict()
-        def state_dict(self):
-            return state
-
-    return fingerprint(State())
 
 
 def ship(reads: dict[str, list[str]]) -> None:

@@ -196,3 +196,11 @@ def test_a_fingerprint_changes_with_any_weight_and_not_with_the_device_or_a_copy
     with torch.no_grad():
         model[0].weight[0, 0] += 1e-6
     assert fingerprint(model) != fingerprint(tiny_masked_mlp(seed=1))
+
+
+def test_a_state_dicts_fingerprint_is_its_models_and_tells_the_signs_of_zero_apart():
+    from vietai_compress.checkpoints import fingerprint, fingerprint_state
+
+    model = tiny_masked_mlp(seed=1)
+    assert fingerprint_state(model.state_dict()) == fingerprint(model)
+    assert fingerprint_state({"w": torch.tensor([0.0])}) != fingerprint_state({"w": torch.tensor([-0.0])})

@@ -39,8 +39,13 @@ def save_checkpoint(model: nn.Module, path: str | Path, optimizer: torch.optim.O
 def fingerprint(model: nn.Module) -> str:
     """A short SHA-256 of every tensor of ``model``'s state (names, shapes and bytes): what a later stage records
     as its ``parent``, so that it is never reused after the model it started from changed."""
+    return fingerprint_state(model.state_dict())
+
+
+def fingerprint_state(state: dict[str, torch.Tensor]) -> str:
+    """``fingerprint`` of a state dict (name -> tensor)."""
     digest = hashlib.sha256()
-    for key, tensor in sorted(model.state_dict().items()):
+    for key, tensor in sorted(state.items()):
         digest.update(f"{key}{tuple(tensor.shape)}{tensor.dtype}".encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
