@@ -48,7 +48,6 @@ def standalone_page(path: str | Path) -> str:
     script = inline_script(folder).replace("</script", "<\\/script")
     page = (folder / "index.html").read_text(encoding="utf-8")
     page = re.sub(r'<link rel="modulepreload" [^>]*>\s*', "", page)  # the files it preloads are inline here
-    page = re.sub(r'<script id="preload-model">.*?</script>\s*', "", page, flags=re.DOTALL)
     tag = '<script type="module" src="page.js"></script>'
     if tag not in page:
         raise ValueError(f"{folder / 'index.html'} no longer loads its script with {tag}")

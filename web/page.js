@@ -10,7 +10,7 @@ const number = (value, digits = 0) =>
   value.toLocaleString("vi-VN", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const milliseconds = (ms) => `${number(ms, ms < 1 ? 3 : 1)} ms`;
 
-/** What the page holds, for the curious (in the console) and for the tests. */
+/** What the page holds, for the console and the tests. */
 const page = window.vczPage = { runtime: null, drawn: false, pixels: null, input: null, logProbs: null, useModel };
 
 function clearPad() {
@@ -105,7 +105,7 @@ function useModel(bytes, name) {
     const start = performance.now(), runtime = load(bytes, name);
     page.decodeTime = performance.now() - start;
     runtime.logProbs(normalizePixels(new Float32Array(IMAGE_SIZE))); // a first prediction, on a blank image
-    page.firstPrediction ??= performance.now(); // ms since the page started loading: the model has answered once
+    page.firstPrediction ??= performance.now(); // ms since navigation began
     page.runtime = runtime;
   } catch (err) {
     const kept = page.runtime ? " Trang vẫn dùng mô hình trước đó." : "";
