@@ -146,6 +146,7 @@ def plot_bars(labels: Sequence[str], values: Sequence[float], title: str, ylabel
     ax.set_ylabel(ylabel)
     if log:
         ax.set_yscale("log")
+    ax.margins(y=0.12)  # room for the labels above the bars
     fig.tight_layout()
     return fig
 
