@@ -3,8 +3,8 @@
     VIETAI_DATA=../shared/data python benchmarks/inference_speed.py [--threads 1] [--seconds 1] [--json FILE]
 
 Three files, each run through the pipeline first when it is not saved yet (``load_or_run``; full mode):
-LeNet-300-100 as ``vietai-compress run`` makes it (the article's recipe), LeNet-5 with notebook 08's setting B
-(``--preset lenet5-b``) and LeNet-5 with notebook 11's units removed and Deep Compression on top
+LeNet-300-100 as ``vietai-compress run`` makes it (the article's recipe: notebook 06's file), LeNet-5 with
+notebook 08's setting B (``--preset lenet5-b``) and LeNet-5 with notebook 11's units removed and Deep Compression on top
 (``--preset lenet5-structured``). For each: the variants of ``vietai_compress.speed`` (dense PyTorch eager, the
 reference; the decoded model with shared layers and in its inference form; dead units removed; ONNX Runtime
 fp32, int8 dynamic and int8 static; the torch-free runtime reading the file; for notebook 11's file also the
@@ -39,7 +39,8 @@ from vietai_compress.recipe import PRESETS
 from vietai_compress.speed import build_variants, floors, measure, model_variants
 from vietai_compress.timing import compare
 
-MODELS = {"LeNet-300-100 (vietai-compress run)": {}, "LeNet-5 (notebook 08, setting B)": PRESETS["lenet5-b"],
+MODELS = {"LeNet-300-100 (notebook 06, the article's recipe)": {},
+          "LeNet-5 (notebook 08, setting B)": PRESETS["lenet5-b"],
           "LeNet-5 (notebook 11, units removed + Deep Compression)": PRESETS["lenet5-structured"]}
 
 
