@@ -277,7 +277,8 @@ TARGET_ORIGINS_VI = {
          "bố (1.58%)",
     "2": "2.5 lần tỉ lệ của Deep Compression, ở đúng lỗi của nó (1.58%)",
     "stretch": "3 lần tỉ lệ của Deep Compression, ở đúng lỗi của nó (1.58%)",
-    "lenet5": "tỉ lệ của soft weight-sharing (162x), ở lỗi của LeNet-5 chưa nén trong Deep Compression (0.80%)",
+    "lenet5": "tỉ lệ của soft weight-sharing (162x) làm tròn xuống, ở lỗi của LeNet-5 chưa nén trong Deep Compression "
+              "(0.80%)",
 }
 
 
