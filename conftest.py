@@ -26,11 +26,13 @@ class NotebookWithSolutions(IPyNbFile):
 
     def collect(self):
         cells = list(super().collect())
-        yield from cells
         solutions = [code for cell in self.nb.cells if cell.cell_type == "markdown" for code in solution_code(cell.source)]
-        for i, code in enumerate(solutions, start=1):
-            yield IPyNbCell.from_parent(self, name=f"Solution {i}", cell_num=len(cells) + i - 1,
+        cells += [IPyNbCell.from_parent(self, name=f"Solution {i}", cell_num=len(cells) + i - 1,
                                         cell=nbformat.v4.new_code_cell(code), options=defaultdict(bool, check=False))
+                  for i, code in enumerate(solutions, start=1)]
+        for cell in cells:  # pytest-xdist (--dist loadgroup): a notebook's cells run in order, in one kernel
+            cell.add_marker(pytest.mark.xdist_group(self.path.name))
+        yield from cells
 
 
 @pytest.hookimpl(wrapper=True)

@@ -6,6 +6,7 @@ or a full disk never leaves a half-written file where a good one was.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -38,8 +39,6 @@ def write_or_check(texts: dict[Path, str], check: bool, command: str) -> list[Pa
     """The generators' last step (``scripts/course_page.py``, ``scripts/results_tables.py``): write every file of
     ``texts`` whose content differs, or with ``check`` exit with one line naming them and ``command``. Returns the
     files that differed."""
-    import sys
-
     stale = [path for path, text in texts.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
     if check and stale:
         sys.exit(f"{', '.join(p.name for p in stale)} not what the sources give: run {command}")
