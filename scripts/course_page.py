@@ -37,11 +37,15 @@ SEARCHES = {"09": ("beyond_the_paper", "scripts/beyond_the_paper.py"),
             "12": ("structured_and_int8", "scripts/structured_and_int8.py")}
 
 
-def training_seconds() -> dict[str, float]:
-    """The seconds the reference run spent training the shipped files, by the notebook that reads each first."""
+def training_seconds(own_measurements_only: bool = False) -> dict[str, float]:
+    """The seconds the reference run spent training the shipped files, by the notebook that reads each first; with
+    ``own_measurements_only``, only the files under ``notebooks/`` (measurements a notebook makes itself when
+    ``TRAIN = True``, e.g. notebook 12's k-means against linear fine-tuning)."""
     files = json.loads((ROOT / "vietai_compress" / "reference" / "manifest.json").read_text())["files"]
     seconds: dict[str, float] = {}
-    for entry in files.values():
+    for relative, entry in files.items():
+        if own_measurements_only and not relative.startswith("notebooks/"):
+            continue
         seconds[entry["notebook"]] = seconds.get(entry["notebook"], 0.0) + (entry["seconds"] or 0.0)
     return seconds
 
@@ -49,11 +53,12 @@ def training_seconds() -> dict[str, float]:
 def times() -> dict[str, dict[str, float]]:
     """``{notebook stem: {"class", "quick", "train"}}`` in seconds. Class mode and QUICK are measured
     (``class_mode.json``); ``TRAIN = True`` is class mode plus the training the reference run recorded for the files
-    the notebook is the first to load (for 09, 11 and 12, the whole search: ``search_note``)."""
-    alone, trained = measured.load("class_mode"), training_seconds()
+    the notebook is the first to load (for 09, 11 and 12, only their own measurements; the search's runs are in
+    ``search_note``)."""
+    alone, trained, own = measured.load("class_mode"), training_seconds(), training_seconds(own_measurements_only=True)
     return {path.stem: {"class": alone["class"][path.stem], "quick": alone["quick"][path.stem],
-                        "train": alone["class"][path.stem] + (0.0 if path.stem[:2] in SEARCHES
-                                                              else trained.get(path.stem[:2], 0.0))}
+                        "train": alone["class"][path.stem] + (own if path.stem[:2] in SEARCHES
+                                                              else trained).get(path.stem[:2], 0.0)}
             for path in NOTEBOOKS}
 
 

@@ -7,7 +7,7 @@ const MODEL_NAMES = { lenet300: "LeNet-300-100", lenet5: "LeNet-5" };
 const $ = (id) => document.getElementById(id);
 const pad = $("pad"), pen = pad.getContext("2d", { willReadFrequently: true });
 const number = (value, digits = 0) =>
-  value.toLocaleString("vi-VN", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const milliseconds = (ms) => `${number(ms, ms < 1 ? 3 : 1)} ms`;
 
 /** What the page holds, for the console and the tests. */
