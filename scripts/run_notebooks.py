@@ -105,18 +105,21 @@ def with_solutions(notebook):
     return notebook
 
 
-def _timeout(cell) -> int | None:
-    return SOLUTION_SECONDS if "solution" in cell.get("metadata", {}).get("tags", []) else None
+def _timeout(cell, seconds: int = SOLUTION_SECONDS) -> int | None:
+    return seconds if "solution" in cell.get("metadata", {}).get("tags", []) else None
 
 
-def execute(path: Path, train: bool = False, save: Path | None = None, solutions: bool = False) -> tuple[float, str]:
+def execute(path: Path, train: bool = False, save: Path | None = None,
+            solutions: int | None = None) -> tuple[float, str]:
     """Run a notebook top to bottom in its folder: (seconds, the text of its outputs). Saved to ``save`` if given;
-    with ``solutions``, its exercises' worked solutions run after its cells (their results, for the exercises)."""
+    with ``solutions`` (the seconds each may take), its exercises' worked solutions run after its cells (their
+    results, for the exercises)."""
     notebook = with_train_switch(nbformat.read(path, as_version=4), train)
     if solutions:
         notebook = with_solutions(notebook)
-    client = NotebookClient(notebook, timeout=None, timeout_func=_timeout, interrupt_on_timeout=True,
-                            kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(notebook, timeout=None, timeout_func=lambda cell: _timeout(cell, solutions),
+                            interrupt_on_timeout=True, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
@@ -191,7 +194,7 @@ def candidate_store(store: Path) -> Path:
     return store
 
 
-def select(paths: list[Path], work: Path) -> dict[str, list[str]]:
+def select(paths: list[Path], work: Path, solution_seconds: int = SOLUTION_SECONDS) -> dict[str, list[str]]:
     """Class mode against every file of ``artifacts/full``: which files each notebook reads, in order, saved after
     each notebook (a run on some notebooks keeps the others')."""
     store = candidate_store(Path(tempfile.mkdtemp(prefix="candidates-", dir=work)))
@@ -203,7 +206,7 @@ def select(paths: list[Path], work: Path) -> dict[str, list[str]]:
         os.environ.update(VIETAI_REFERENCE=str(store), VIETAI_REFERENCE_LOG=str(log),
                           VIETAI_ARTIFACTS=tempfile.mkdtemp(prefix=f"select-{path.stem[:2]}-", dir=work))
         print(f"== {path.name}: class mode, logging what it reads ...", flush=True)
-        execute(path, save=work / f"select_{path.name}", solutions=True)
+        execute(path, save=work / f"select_{path.name}", solutions=solution_seconds)
         reads[path.stem] = list(dict.fromkeys(log.read_text().splitlines())) if log.is_file() else []
         atomic_write_text(saved, json.dumps(dict(sorted(reads.items())), indent=1))
         print(f"   {len(reads[path.stem])} files", flush=True)
@@ -302,7 +305,7 @@ def copy_web_models() -> None:
         shutil.copy(course.run(key, quick=False, train=False).compressed(), ROOT / "web" / name)
 
 
-def rebuild(paths: list[Path], steps: list[str], jobs: int = 1) -> None:
+def rebuild(paths: list[Path], steps: list[str], jobs: int = 1, solution_seconds: int = SOLUTION_SECONDS) -> None:
     """The reference run from scratch: the ``steps`` of this module's docstring, in order."""
     os.environ["VIETAI_QUICK"] = "0"
     work = ROOT / "artifacts" / "rebuild"
@@ -313,7 +316,7 @@ def rebuild(paths: list[Path], steps: list[str], jobs: int = 1) -> None:
     if expected is None and (work / "train_headlines.json").is_file():
         expected = json.loads((work / "train_headlines.json").read_text(encoding="utf-8"))
     if "select" in steps:
-        select(paths, work)
+        select(paths, work, solution_seconds)
     if "ship" in steps:
         ship(json.loads((work / "reads.json").read_text()))
         os.environ["VIETAI_ARTIFACTS"] = tempfile.mkdtemp(prefix="web-", dir=work)
@@ -323,7 +326,6 @@ def rebuild(paths: list[Path], steps: list[str], jobs: int = 1) -> None:
 
 
 def main() -> None:
-    global SOLUTION_SECONDS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
     parser.add_argument("--quick", action="store_true", help="quick mode (VIETAI_QUICK=1)")
@@ -334,12 +336,11 @@ def main() -> None:
                         help="with --rebuild: a solution still running after this is interrupted (select step)")
     args = parser.parse_args()
     paths = notebooks(args.notebooks)
-    SOLUTION_SECONDS = args.solution_seconds
     if args.rebuild:
         steps = args.steps.split(",")
         if not set(steps) <= set(STEPS):
             parser.error(f"--steps must be among {','.join(STEPS)}, got {args.steps}")
-        rebuild(paths, steps, args.jobs)
+        rebuild(paths, steps, args.jobs, args.solution_seconds)
         return
     os.environ["VIETAI_QUICK"] = "1" if args.quick else "0"
     for path in paths:
