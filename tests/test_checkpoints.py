@@ -6,9 +6,9 @@ import torch
 import vietai_compress.stages as stages
 from helpers import fake_mnist_loaders, tiny_masked_mlp
 from vietai_compress.checkpoints import load_checkpoint, read_checkpoint_meta, read_log, save_checkpoint, save_log
-from vietai_compress.models import LeNet300100, masked_layers
+from vietai_compress.models import LeNet300100
 from vietai_compress.pruning import prune_by_std
-from vietai_compress.quantization import shared_layers, weight_layers
+from vietai_compress.quantization import weight_layers
 from vietai_compress.training import make_optimizer
 
 

@@ -8,7 +8,7 @@ import torch
 
 import vietai_compress.pipeline as pipeline
 from vietai_compress import course, reference
-from vietai_compress.checkpoints import fingerprint, read_checkpoint_meta, save_checkpoint
+from vietai_compress.checkpoints import fingerprint, read_checkpoint_meta
 from vietai_compress.data import Jittered, TensorLoader
 from vietai_compress.models import LeNet5, LeNet300100
 from vietai_compress.pipeline import Run, Settings, run_pipeline

@@ -16,7 +16,6 @@ import copy
 import os
 import warnings
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch

@@ -17,13 +17,13 @@ from . import reference
 from .checkpoints import (load_payload, read_checkpoint_meta, read_payload, save_checkpoint,
                           teacher_checkpoint_path)
 from .checks import check_int, check_real
-from .config import SEED, Device, get_device, is_quick, mode_name, seed_everything
-from .data import Jittered, TensorLoader, mnist_loaders
+from .config import Device, get_device, is_quick, mode_name, seed_everything
+from .data import Jittered, TensorLoader
 from .distillation import distillation_objective, with_teacher_logits
-from .models import build_model, hinton_teacher, masked_layers, model_name
+from .models import hinton_teacher, masked_layers, model_name
 from .pruning import PruningRound, keep_counts, prune_by_std, prune_in_rounds, prune_to_counts, std_kept_counts
 from .quantization import bits_per_layer, fine_tune_centroids, share_weights
-from .recipe import (BATCH_SIZE, BITS, DISTILL_ALPHA, DISTILL_T, SENSITIVITY, TEACHER_DROPOUT, TEACHER_EPOCHS,
+from .recipe import (BITS, DISTILL_ALPHA, DISTILL_T, SENSITIVITY, TEACHER_DROPOUT, TEACHER_EPOCHS,
                      fine_tune_epochs, mode_epochs, model_epochs)
 from .training import Batches, LossFn, make_optimizer, nll_loss, train
 
